@@ -38,6 +38,11 @@ class Profile:
     loc_lr: float
     loc_ablation_epochs: int  # epochs for each Table 2 ablation run
     loc_ablation_backbones: tuple[str, ...]
+    loc_ablation_hands: int  # training hands of each ablation run (a subset of the training hands)
+    loc_pool_grid: tuple[int, int]  # feature map average-pooled to (rows, cols) before the head (paper: 2 x 1)
+    loc_hidden: int  # hidden width of the two-layer head (paper: 512)
+    loc_augment: tuple[float, float, float]  # (rotation +-deg, scale +-fraction, shift +-fraction of the side)
+    loc_render_size: int  # width of the extra phantom radiographs rendered to reach loc_train_hands
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. a smaller data set for a test)."""
@@ -57,6 +62,11 @@ QUICK = Profile(
     loc_lr=2e-3,
     loc_ablation_epochs=6,
     loc_ablation_backbones=("efficientnet_b0", "resnet18"),
+    loc_ablation_hands=96,
+    loc_pool_grid=(2, 1),
+    loc_hidden=512,
+    loc_augment=(5.0, 0.05, 0.03),
+    loc_render_size=400,
 )
 
 FULL = Profile(
@@ -72,6 +82,11 @@ FULL = Profile(
     loc_lr=1e-3,
     loc_ablation_epochs=60,
     loc_ablation_backbones=("tf_efficientnetv2_s", "resnet50"),
+    loc_ablation_hands=2000,
+    loc_pool_grid=(2, 1),
+    loc_hidden=512,
+    loc_augment=(10.0, 0.1, 0.05),
+    loc_render_size=1200,
 )
 
 PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}

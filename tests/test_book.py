@@ -1,0 +1,583 @@
+"""The book as a whole: chapter conventions, the chapter runner, every chapter executed, the
+Jupyter Book build, and the rendered pages checked in a real (headless Chromium) browser.
+
+CI budget: each chapter executes ONCE. The session fixture `executed_run` runs
+`python -m rheumabook.book run` (quick profile, fresh artifacts folder) into _build/executed/
+and seeds the execution cache of a separate test build (_build/test/), so the
+`jupyter-book build` test re-executes nothing; the per-chapter tests read the executed
+notebooks; the browser test reads the built HTML. Only the reproducibility test runs
+chapters a second time (all but the slowest; see its docstring).
+
+The test build lives in _build/test/, not _build/, so that quick-profile results cached here
+never stand in for a GPU machine's full-profile `make book`.
+
+Tests that execute or build chapters are marked `book` (deselect them with -m "not book").
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import nbformat
+import pytest
+
+from rheumabook import book
+from rheumabook.joints import JOINTS
+from rheumabook.profiles import QUICK
+
+# The book under test: this checkout (RHEUMABOOK_TEST_BOOK points the suite at another copy of it).
+ROOT = Path(os.environ.get("RHEUMABOOK_TEST_BOOK", book.REPO_ROOT)).resolve()
+CONFIG = book.read_config(ROOT)
+DOCS = [doc for doc in book.toc_documents(ROOT) if (ROOT / f"{doc}.ipynb").is_file() or (ROOT / f"{doc}.md").is_file()]
+CHAPTERS = book.toc_chapters(ROOT)
+NAMES = [c.stem for c in CHAPTERS]
+EXECUTED = ROOT / "_build" / "executed"
+TEST_BUILD = ROOT / "_build" / "test"  # jupyter-book build --path-output: HTML in TEST_BUILD/_build/html
+HTML = TEST_BUILD / "_build" / "html"
+JUPYTER_CACHE = TEST_BUILD / "_build" / ".jupyter_cache"  # where myst-nb looks: <html dir>/../.jupyter_cache
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"]["branch"]
+
+# Key headline numbers per chapter, checked on the quick profile (phantom data).
+# chapter stem -> {headline name: (low, high)} inclusive bounds, or a callable taking the
+# number and returning True when it is acceptable. A name listed here must be recorded by
+# the chapter's `rheumabook.book.headline(...)`. Chapter authors: add your key numbers.
+HEADLINE_CHECKS: dict[str, dict[str, tuple[float, float] | object]] = {
+    "01_data": {  # the data set is the quick profile's phantom: its size follows from the profile
+        "n_radiographs": lambda n: n == QUICK.n_patients,
+        "n_joint_boxes": lambda n: n == QUICK.n_patients * 2 * len(JOINTS),
+        "n_experts": (3, 3),
+    },
+    # "02_aggregation": {"dawid_skene_accuracy_erosion": (0.6, 1.0)},
+}
+
+
+def _in_ci() -> bool:
+    """True where a missing browser must fail the suite rather than skip (CI, or asked for)."""
+    return (os.environ.get("CI", "").lower() in ("1", "true", "yes")
+            or os.environ.get("RHEUMABOOK_REQUIRE_BROWSER", "") == "1")
+
+
+def _code_cells(nb) -> list:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _read(path: Path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def _jupyter_book() -> str:
+    candidate = Path(sys.executable).with_name("jupyter-book")
+    return str(candidate) if candidate.exists() else (shutil.which("jupyter-book") or "jupyter-book")
+
+
+# ------------------------------------------------------------------------------------------
+# Conventions of the sources (fast)
+# ------------------------------------------------------------------------------------------
+
+def test_toc_documents_exist_and_references_come_last():
+    missing = [doc for doc in book.toc_documents(ROOT) if doc not in DOCS]
+    assert not missing, f"_toc.yml lists documents that do not exist: {missing}"
+    assert DOCS[-1] == "book/references", "the bibliography page book/references must close the table of contents"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_stored_without_outputs(path):
+    """What git holds carries no outputs and no execution counts (the build and the runner make them)."""
+    dirty = [i for i, cell in enumerate(_read(path).cells)
+             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; strip them before committing"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=NAMES)
+def test_chapter_opens_with_colab_setup_then_parameters(path):
+    """The common brief's convention: title cell, Colab set-up cell, papermill parameters cell, then the profile."""
+    nb = _read(path)
+    number = int(path.stem.split("_", 1)[0])
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith(f"# Chapter {number}:"), \
+        f"{path.name}: the first cell must be the markdown title '# Chapter {number}: ...'"
+    code = _code_cells(nb)
+    assert len(code) >= 3, f"{path.name}: expected the set-up, parameters and profile cells at least"
+
+    setup = code[0]
+    assert "colab-setup" in setup.metadata.get("tags", []), f"{path.name}: first code cell must be tagged colab-setup"
+    expected = book.colab_setup_source(REPO_URL, BRANCH)
+    assert setup.source.strip() == expected.strip(), (
+        f"{path.name}: the first code cell must be exactly the Colab set-up of the common brief, installing "
+        f"from {REPO_URL}@{BRANCH} (the repository in _config.yml)")
+
+    params = code[1]
+    assert "parameters" in params.metadata.get("tags", []), f"{path.name}: second code cell must be tagged parameters"
+    assigned = {}
+    for node in ast.parse(params.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            assigned[node.targets[0].id] = ast.literal_eval(node.value)
+    for name, default in book.CHAPTER_PARAMETERS.items():
+        assert name in assigned, f"{path.name}: the parameters cell must assign {name} = {default!r}"
+        assert assigned[name] == default, f"{path.name}: parameter {name} defaults to {assigned[name]!r}, not {default!r}"
+    rest = "\n".join(cell.source for cell in code[2:])
+    assert re.search(r"get_profile\(\s*profile\s*\)", rest), f"{path.name}: no cell calls get_profile(profile)"
+
+
+def test_every_citation_is_in_the_bibliography():
+    """A {cite}`key` missing from references.bib fails the -W build late; catch it here in a second."""
+    bib = (ROOT / CONFIG["bibtex_bibfiles"][0]).read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib, flags=re.M))
+    assert len(keys) >= 12, "references.bib lost its entries"
+    unknown = {}
+    for doc in DOCS:
+        path = ROOT / (f"{doc}.ipynb" if (ROOT / f"{doc}.ipynb").is_file() else f"{doc}.md")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            text = "\n".join(c.source for c in _read(path).cells if c.cell_type == "markdown")
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+            for key in (k.strip() for k in group.split(",")):
+                if key not in keys:
+                    unknown.setdefault(path.name, []).append(key)
+    assert not unknown, f"citation keys not in references.bib: {unknown}"
+
+
+# ------------------------------------------------------------------------------------------
+# The runner and the cache, on tiny notebooks written here (a few seconds of kernels)
+# ------------------------------------------------------------------------------------------
+
+def _toy_notebook(path: Path, cells: list[str]) -> None:
+    """A notebook with a parameters cell (seed = 0) followed by `cells`."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"),
+                nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in cells]
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture(scope="module")
+def toy_book(tmp_path_factory):
+    """A three-chapter toy book; chapter 02 fails in its 4th cell (index 3)."""
+    root = tmp_path_factory.mktemp("toybook")
+    (root / "book").mkdir()
+    (root / "_config.yml").write_text("title: toy\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/01_ok\nchapters:\n"
+                                   "  - file: book/02_fails\n  - file: book/03_ok\n  - file: book/notes\n")
+    (root / "book" / "notes.md").write_text("# notes\n")
+    record = ("import os, random\nimport rheumabook.book\nrandom.seed(seed)\n"
+              "rheumabook.book.headline(value=random.random(), profile=os.environ.get('RHEUMABOOK_PROFILE'), "
+              "cwd=os.path.basename(os.getcwd()))")
+    _toy_notebook(root / "book" / "01_ok.ipynb", [record])
+    _toy_notebook(root / "book" / "02_fails.ipynb", ["x = 1", "raise ValueError('the phantom is upside down')"])
+    _toy_notebook(root / "book" / "03_ok.ipynb", ["# chapter three", record])  # code differs from 01: own cache record
+    return root
+
+
+def _run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "rheumabook.book", "run", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def toy_runs(toy_book, tmp_path_factory):
+    """The runner's command line on the toy book, four times (six kernels in all)."""
+    out = tmp_path_factory.mktemp("toyruns")
+    quick = {"RHEUMABOOK_PROFILE": "quick"}
+    return out, {
+        # every chapter, past the failure, seeding a jupyter-cache
+        "all": _run_cli("--keep-going", "--out", str(out / "all"), "--jupyter-cache", str(out / "cache"),
+                        cwd=toy_book, env=quick),
+        # the default stops at the first failure
+        "stop": _run_cli("--chapters", "02", "03", "--out", str(out / "stop"), cwd=toy_book, env=quick),
+        # parameters given: injected; twice, for byte-identical metrics.json
+        "seed1": _run_cli("--chapters", "01", "--seed", "5", "--profile", "quick", "--out", str(out / "seed1"),
+                          cwd=toy_book),
+        "seed2": _run_cli("--chapters", "01", "--seed", "5", "--profile", "quick", "--out", str(out / "seed2"),
+                          cwd=toy_book),
+    }
+
+
+def test_toc_chapters_are_the_notebooks_in_toc_order(toy_book):
+    assert [p.name for p in book.toc_chapters(toy_book)] == ["01_ok.ipynb", "02_fails.ipynb", "03_ok.ipynb"]
+    assert [p.stem for p in book.select_chapters(book.toc_chapters(toy_book), ["3", "01_ok"])] == ["01_ok", "03_ok"]
+    with pytest.raises(ValueError, match="matches 0 chapters"):
+        book.select_chapters(book.toc_chapters(toy_book), ["07"])
+
+
+def test_runner_reports_the_failing_chapter_and_cell_and_keeps_going(toy_book, toy_runs):
+    out, runs = toy_runs
+    proc = runs["all"]
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert re.search(r"chapter 02_fails failed in cell 3 \(In \[3\]\).*ValueError: the phantom is upside down",
+                     proc.stderr), proc.stderr[-3000:]
+    metrics = json.loads((out / "all" / "metrics.json").read_text())
+    assert list(metrics["chapters"]) == ["01_ok", "03_ok"]  # TOC order, the failed one left out ...
+    assert "02_fails" in metrics["failed"]  # ... and named
+    assert (out / "all" / "02_fails.ipynb").is_file() and not list((out / "all").glob(".*partial*"))
+    # Without --profile nothing is injected: the kernel learns the profile from the environment, cwd = book/.
+    assert metrics["chapters"]["01_ok"]["profile"] == "quick" and metrics["chapters"]["01_ok"]["cwd"] == "book"
+    executed = _read(out / "all" / "01_ok.ipynb")
+    source = _read(toy_book / "book" / "01_ok.ipynb")
+    assert [c.source for c in _code_cells(executed)] == [c.source for c in _code_cells(source)]
+    # Stops at the first failure without --keep-going.
+    assert runs["stop"].returncode == 1
+    assert json.loads((out / "stop" / "metrics.json").read_text())["chapters"] == {}
+    assert not (out / "stop" / "03_ok.ipynb").exists()
+
+
+def test_runner_injects_parameters_only_when_given_and_metrics_are_reproducible(toy_runs):
+    out, runs = toy_runs
+    for name in ("seed1", "seed2"):
+        assert runs[name].returncode == 0, runs[name].stderr[-3000:]
+    assert (out / "seed1" / "metrics.json").read_bytes() == (out / "seed2" / "metrics.json").read_bytes()
+    metrics = json.loads((out / "seed1" / "metrics.json").read_text())
+    assert metrics["parameters"] == {"profile": "quick", "seed": 5}
+    import random
+    random.seed(5)
+    assert metrics["chapters"]["01_ok"]["value"] == float(f"{random.random():.6g}")  # the seed really arrived
+    timings = json.loads((out / "seed1" / "timings.json").read_text())
+    assert set(timings) == {"01_ok", "total"} and timings["01_ok"] > 0
+    tags = [c.metadata.get("tags", []) for c in _read(out / "seed1" / "01_ok.ipynb").cells]
+    assert ["injected-parameters"] in tags
+
+
+def test_cached_chapter_is_found_by_jupyter_cache_the_way_myst_nb_looks(toy_book, toy_runs):
+    from jupyter_cache import get_cache
+
+    out, _ = toy_runs
+    cache = get_cache(str(out / "cache"))
+    for name in ("01_ok", "03_ok"):
+        source = _read(toy_book / "book" / f"{name}.ipynb")
+        record = cache.match_cache_notebook(source)  # KeyError if the hash does not match
+        assert record.uri == str(toy_book / "book" / f"{name}.ipynb")
+        _, merged = cache.merge_match_into_notebook(source)
+        assert book.read_headlines(merged) == book.read_headlines(out / "all" / f"{name}.ipynb")
+    with pytest.raises(KeyError):  # the failed chapter was not cached
+        cache.match_cache_notebook(_read(toy_book / "book" / "02_fails.ipynb"))
+    # An execution with injected parameters is not the source notebook: refuse to cache it.
+    with pytest.raises(ValueError, match="code cells differ"):
+        book.cache_executed(toy_book / "book" / "01_ok.ipynb", out / "seed1" / "01_ok.ipynb", out / "cache")
+
+
+def test_sphinx_extension_drops_widget_views_but_keeps_other_renderings():
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+
+    registered, connected = [], {}
+    book.setup(type("App", (), {"add_post_transform": lambda self, t: registered.append(t),
+                                "connect": lambda self, event, fn, priority=500: connected.setdefault(event, fn)})())
+    (transform,) = registered
+
+    def bundle(*mimes):
+        node = nodes.container(nb_element="mime_bundle")
+        for mime in mimes:
+            node += nodes.container(mime, nodes.Text(mime), mime_type=mime)
+        return node
+
+    doc = new_document("test", get_default_settings(Parser))
+    only_widget = nodes.container(classes=["cell_output"])
+    only_widget += bundle(book.WIDGET_VIEW_MIME, "text/plain")
+    mixed = nodes.container(classes=["cell_output"])
+    mixed += bundle(book.WIDGET_VIEW_MIME, "text/plain", "image/png")
+    mixed += bundle("text/plain")
+    cell = nodes.container(classes=["cell"])
+    cell += [only_widget, mixed]
+    doc += cell
+    transform(doc).run()
+    assert cell.children == [mixed]  # nothing left to show in the first: its empty output box is gone too
+    assert [[c["mime_type"] for c in b.children] for b in mixed.children] == [["image/png"], ["text/plain"]]
+
+
+def test_sphinx_extension_emits_each_script_once():
+    """sphinx-thebe's inline script reaches the page twice (filename None and ""): a `const` declared twice."""
+    from sphinx.builders.html._assets import _JavaScript
+
+    connected = {}
+    book.setup(type("App", (), {"add_post_transform": lambda self, t: None,
+                                "connect": lambda self, event, fn, priority=500: connected.setdefault(event, fn)})())
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("a.js"), _JavaScript(None, body=thebe), _JavaScript("b.js", priority=200),
+               _JavaScript("", body=thebe), _JavaScript("a.js"), _JavaScript("a.js", **{"async": "async"})]
+    context = {"script_files": scripts}
+    connected["html-page-context"](None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts  # changed in place
+    assert [(s.filename, s.attributes) for s in scripts] == [
+        ("a.js", {}), (None, {"body": thebe}), ("b.js", {}), ("a.js", {"async": "async"})]
+
+
+# ------------------------------------------------------------------------------------------
+# Every chapter executed once (quick profile), then built and checked in a browser (slow)
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def executed_run(tmp_path_factory):
+    """Run every chapter once with the runner (quick profile, fresh artifacts), seed the test build's cache.
+
+    Returns (metrics dict, failures dict chapter -> message, timings dict).
+    """
+    if not CHAPTERS:
+        pytest.skip("no notebook chapters in _toc.yml yet")
+    shutil.rmtree(EXECUTED, ignore_errors=True)
+    shutil.rmtree(TEST_BUILD, ignore_errors=True)  # no stale pages or cache records
+    EXECUTED.mkdir(parents=True)
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    env = {**os.environ, "RHEUMABOOK_PROFILE": "quick", "RHEUMABOOK_ARTIFACTS": str(artifacts)}
+    log = EXECUTED / "run.log"
+    with open(log, "w") as handle:
+        proc = subprocess.run([sys.executable, "-m", "rheumabook.book", "run", "--keep-going", "--out", str(EXECUTED),
+                               "--jupyter-cache", str(JUPYTER_CACHE)],
+                              cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=45 * 60)
+    text = log.read_text(errors="replace")
+    metrics_path = EXECUTED / "metrics.json"
+    if not metrics_path.exists():
+        pytest.fail(f"the chapter runner wrote no metrics.json (exit {proc.returncode}):\n{text[-4000:]}")
+    metrics = json.loads(metrics_path.read_text())
+    timings = json.loads((EXECUTED / "timings.json").read_text())
+    print("chapter wall times (s):", timings)
+    return metrics, metrics.get("failed", {}), timings
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", NAMES)
+def test_chapter_executes_without_errors(executed_run, name):
+    _, failures, _ = executed_run
+    assert name not in failures, failures.get(name)
+    nb = _read(EXECUTED / f"{name}.ipynb")
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, cell in enumerate(nb.cells)
+              for o in cell.get("outputs", []) if o.output_type == "error"]
+    assert not errors, f"{name}: error outputs {errors}"
+    assert all(cell.execution_count is not None for cell in _code_cells(nb)), f"{name}: not every code cell ran"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", NAMES)
+def test_chapter_headline_numbers(executed_run, name):
+    metrics, failures, _ = executed_run
+    if name in failures:
+        pytest.fail(f"no headline numbers: {failures[name]}")
+    numbers = metrics["chapters"][name]
+    assert numbers, f"{name} recorded no headline numbers (call rheumabook.book.headline(...))"
+    assert numbers == book.read_headlines(EXECUTED / f"{name}.ipynb")
+    assert metrics["profile"] == "quick"
+    for key, check in HEADLINE_CHECKS.get(name, {}).items():
+        assert key in numbers, f"{name}: headline {key!r} missing; recorded: {sorted(numbers)}"
+        value = numbers[key]
+        if callable(check):
+            assert check(value), f"{name}: headline {key} = {value!r} fails its check"
+        else:
+            low, high = check
+            assert value is not None and low <= value <= high, f"{name}: headline {key} = {value!r} not in [{low}, {high}]"
+
+
+@pytest.fixture(scope="session")
+def built_html(executed_run):
+    """`jupyter-book build . -W` into _build/test, reusing the cached chapters; returns the build log."""
+    from jupyter_cache import get_cache
+
+    _, failures, _ = executed_run
+    if failures:
+        pytest.fail("chapters failed, so the build would execute them again; fix these first:\n"
+                    + "\n".join(failures.values()))
+    cache = get_cache(str(JUPYTER_CACHE))
+    for chapter in CHAPTERS:  # fail in a second rather than re-execute for minutes
+        try:
+            cache.match_cache_notebook(_read(chapter))
+        except KeyError:
+            pytest.fail(f"{chapter.name} is not in the seeded execution cache (changed since the run?)")
+    before = sorted(r.pk for r in cache.list_cache_records())
+    env = {**os.environ, "RHEUMABOOK_PROFILE": "quick"}
+    proc = subprocess.run([_jupyter_book(), "build", str(ROOT), "--path-output", str(TEST_BUILD), "-W", "--keep-going"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=20 * 60)
+    log = proc.stdout + proc.stderr
+    (TEST_BUILD / "build.log").write_text(log)
+    assert proc.returncode == 0, f"jupyter-book build -W failed:\n{log[-6000:]}"
+    after = sorted(r.pk for r in get_cache(str(JUPYTER_CACHE)).list_cache_records())
+    return log, before, after
+
+
+@pytest.mark.book
+def test_book_builds_from_the_cache_without_executing(built_html):
+    log, before, after = built_html
+    assert after == before, "the build added cache records: it executed chapters instead of reusing the run's"
+    assert "Executing notebook" not in log
+    for chapter in CHAPTERS:
+        assert re.search(rf"{re.escape(chapter.name)}: Using cached notebook", log), f"{chapter.name} not taken from cache"
+    for doc in DOCS:
+        page = HTML / f"{doc}.html"
+        assert page.is_file() and page.stat().st_size > 1000, f"missing page {page}"
+    for name in NAMES:  # the outputs made it into the page
+        assert "cell_output" in (HTML / "book" / f"{name}.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.book
+def test_reviewer_reproducibility_same_metrics_twice(executed_run, tmp_path):
+    """A reviewer who re-runs the chapters gets the same headline numbers.
+
+    The fixture's run is the first run. To fit CI's budget the second run covers every
+    chapter but the slowest one of the first run (all of them when there is only one), with
+    its own fresh artifacts folder, so the phantom data set and every model are made again;
+    the two metrics.json are compared on those chapters' entries (and profile/device).
+    """
+    metrics, failures, timings = executed_run
+    if failures:
+        pytest.fail(f"the first run failed: {sorted(failures)}")
+    names = [n for n in NAMES if n in metrics["chapters"]]
+    if len(names) > 1:
+        slowest = max(names, key=lambda n: timings[n])
+        names.remove(slowest)
+    out = tmp_path / "again"
+    env = {**os.environ, "RHEUMABOOK_PROFILE": "quick", "RHEUMABOOK_ARTIFACTS": str(tmp_path / "artifacts")}
+    proc = subprocess.run([sys.executable, "-m", "rheumabook.book", "run", "--out", str(out), "--chapters", *names],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=40 * 60)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    again = json.loads((out / "metrics.json").read_text())
+    assert (again["profile"], again["device"]) == (metrics["profile"], metrics["device"])
+    for name in names:
+        assert again["chapters"][name] == metrics["chapters"][name], f"{name}: headline numbers differ between runs"
+
+
+# ------------------------------------------------------------------------------------------
+# The rendered pages in headless Chromium
+# ------------------------------------------------------------------------------------------
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output for failures
+        pass
+
+
+@pytest.fixture(scope="session")
+def html_server(built_html):
+    """Serve the built HTML on 127.0.0.1 (a free port); yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _chromium_path() -> str | None:
+    for candidate in (os.environ.get("RHEUMABOOK_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser); skip or fail when absent."""
+    executable = _chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    missing = ("the playwright Python package is not installed (pip install -r requirements.txt)"
+               if sync_playwright is None else None)
+    if executable is None:
+        missing = "no chromium (apt-get install -y chromium; or set RHEUMABOOK_CHROMIUM)"
+    if missing:
+        if _in_ci():
+            pytest.fail(f"browser test required in CI: {missing}")
+        pytest.skip(missing)
+    profile_dir = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=executable, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+            viewport={"width": 1280, "height": 900})
+        yield context
+        context.close()
+
+
+_PAGE_STATE = """() => {
+  const imgs = Array.from(document.images).map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,
+                                                     output: !!i.closest('.cell_output')}));
+  const nav = Array.from(document.querySelectorAll('nav.bd-docs-nav a, a.navbar-brand')).map(a => a.href);
+  const launch = Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
+                   .filter(h => h.includes('colab.research.google.com') || h.includes('mybinder.org'));
+  const outputs = Array.from(document.querySelectorAll('.cell_output'));
+  const emptyOutputs = outputs.filter(o => !o.innerText.trim() && !o.querySelector('img,svg,canvas,table,iframe,video'))
+                              .map(o => o.outerHTML.slice(0, 200));
+  const widgetViews = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
+  const outputText = outputs.map(o => o.innerText).join(String.fromCharCode(10));
+  return {imgs, nav, launch, emptyOutputs, widgetViews, outputText, text: document.body.innerText};
+}"""
+
+# Raw reprs of ipywidgets objects: what an output shows in place of a control that did not render.
+# (Names only ipywidgets uses; matplotlib's `Text(...)` and the like are fine.)
+_WIDGET_REPR = re.compile(r"^\s*(interactive|\w*Slider|Dropdown|ToggleButtons?|RadioButtons|Checkbox|[HV]Box|GridBox|"
+                          r"Accordion|IntProgress|FloatProgress|SelectMultiple|Textarea)\(", re.M)
+
+
+def _strip_fragment(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(fragment=""))
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_in_browser(browser, html_server, doc):
+    """Console clean, every image loaded, TOC complete, Colab link right, no empty or loading widgets; screenshot."""
+    base = html_server
+    console, external = [], []
+    page = browser.new_page()
+
+    def route(request_route):
+        url = request_route.request.url
+        if urlsplit(url).hostname == "127.0.0.1":
+            request_route.continue_()
+        else:  # hermetic: no network here; a CDN script (MathJax) answers empty
+            external.append(url)
+            request_route.fulfill(status=200, body="", headers={"Access-Control-Allow-Origin": "*"})
+
+    page.route("**/*", route)
+    page.on("console", lambda msg: msg.type == "error" and console.append(f"console: {msg.text} @ {msg.location}"))
+    page.on("pageerror", lambda err: console.append(f"page error: {err}"))
+    try:
+        response = page.goto(base + f"{doc}.html", wait_until="load")
+        assert response is not None and response.ok, f"{doc}.html: HTTP {response and response.status}"
+        page.wait_for_timeout(300)  # let deferred scripts run and report
+        state = page.evaluate(_PAGE_STATE)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{doc.replace('/', '__')}.png"), full_page=True)
+    finally:
+        page.close()
+
+    problems = [*console]
+    problems += [f"image did not load: {img['src']}" for img in state["imgs"] if not img["ok"]]
+    nav = {_strip_fragment(h) for h in state["nav"]}
+    problems += [f"the table of contents does not link {d}" for d in DOCS if base + f"{d}.html" not in nav]
+
+    if (ROOT / f"{doc}.ipynb").is_file():
+        if not any(img["output"] for img in state["imgs"]):
+            problems.append("a chapter without a single figure")
+        org_repo = urlsplit(REPO_URL).path.strip("/")
+        path = f"{CONFIG['repository'].get('path_to_book', '').strip('/')}/{doc}.ipynb".lstrip("/")
+        expected = f"https://colab.research.google.com/github/{org_repo}/blob/{BRANCH}/{path}"
+        colab = {h for h in state["launch"] if "colab.research.google.com" in h}
+        if colab != {expected}:
+            problems.append(f"Colab links {sorted(colab)}, expected exactly {expected}")
+        if not any("mybinder.org" in h and path in h for h in state["launch"]):
+            problems.append("no Binder link")
+
+    # Widgets: live state or a static figure, never "Loading widget", an empty box or a raw repr.
+    if "Loading widget" in state["text"]:
+        problems.append("a widget shows 'Loading widget' instead of a figure")
+    if state["widgetViews"]:
+        problems.append(f"{state['widgetViews']} widget views in the static HTML (they draw as empty boxes)")
+    problems += [f"empty output box: {html}" for html in state["emptyOutputs"]]
+    problems += [f"a widget's raw repr instead of a figure: {name}(...)"
+                 for name in _WIDGET_REPR.findall(state["outputText"])]
+    # The only outside resource a page may ask for is MathJax (answered empty above).
+    problems += [f"loads {url}" for url in external
+                 if not (urlsplit(url).hostname == "cdn.jsdelivr.net" and "mathjax" in url)]
+    assert not problems, f"{doc}.html (screenshot in {SCREENSHOTS}):\n" + "\n".join(problems)

@@ -1,0 +1,103 @@
+"""Tests of rheumabook.viz (chapter 1 helpers): what is drawn is what was asked for."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from rheumabook import data, viz  # noqa: E402
+from rheumabook.joints import EROSION_SITES, JOINTS, JSN_SITES  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_draw_boxes_draws_each_box_at_its_pixels_coloured_by_hand():
+    boxes = pd.DataFrame({"hand": ["right", "left"], "joint": ["MCP2", "IP"],
+                          "x_min": [10.0, 50.0], "y_min": [5.0, 20.0], "x_max": [30.0, 58.5], "y_max": [25.0, 31.0]})
+    fig, ax = plt.subplots()
+    viz.draw_boxes(ax, np.zeros((40, 80), np.uint8), boxes)
+    rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+    got = sorted((r.get_x(), r.get_y(), r.get_x() + r.get_width(), r.get_y() + r.get_height()) for r in rects)
+    assert got == [(10.0, 5.0, 30.0, 25.0), (50.0, 20.0, 58.5, 31.0)]
+    colours = {r.get_x(): r.get_edgecolor() for r in rects}
+    assert colours[10.0] == to_rgba(viz.HAND_COLORS["right"]) and colours[50.0] == to_rgba(viz.HAND_COLORS["left"])
+    assert sorted(t.get_text() for t in ax.texts) == ["IP", "MCP2"]
+
+
+def test_zoom_joint_shows_a_square_of_context_times_the_box():
+    image = np.arange(200 * 300, dtype=np.uint16).reshape(200, 300)
+    fig, ax = plt.subplots()
+    viz.zoom_joint(ax, image, (100, 80, 120, 90), context=2.5)  # 20 x 10 box, centre (110, 85)
+    assert ax.get_xlim() == pytest.approx((110 - 25, 110 + 25))
+    assert ax.get_ylim() == pytest.approx((85 + 25, 85 - 25))  # y points down, as in the image
+    shown = ax.images[0].get_array()
+    np.testing.assert_array_equal(shown, image[60:110, 85:135])  # the region, not a resampled copy
+
+
+def test_joint_map_colours_sites_by_which_score_applies():
+    fig, ax = plt.subplots()
+    viz.joint_map(ax, hand="left")
+    sites = [c for c in ax.collections if len(c.get_offsets()) == 1]
+    assert len(sites) == len(JOINTS)
+    colours = [tuple(c.get_facecolors()[0]) for c in sites]
+    expect = [to_rgba(viz.SITE_KIND_COLORS["both" if (j in EROSION_SITES and j in JSN_SITES)
+                                           else "erosion" if j in EROSION_SITES else "jsn"]) for j in JOINTS]
+    np.testing.assert_allclose(colours, expect)
+    # mirrored hands: the left hand's thumb lies left of its little finger
+    xs = {t.get_text(): t.xy[0] for t in ax.texts if hasattr(t, "xy")}
+    assert xs["IP"] < xs["DIP5"]
+    fig, ax = plt.subplots()
+    viz.joint_map(ax, hand="right")
+    xs = {t.get_text(): t.xy[0] for t in ax.texts if hasattr(t, "xy")}
+    assert xs["IP"] > xs["DIP5"]
+    with pytest.raises(ValueError, match="unknown hand"):
+        viz.joint_map(ax, hand="middle")
+
+
+def test_score_distributions_bars_are_the_grade_counts():
+    truth = pd.concat([data.uniform_truth(erosion=g % 6, jsn=g % 5).assign(patient_id=f"P{g}") for g in range(8)],
+                      ignore_index=True)
+    axes = viz.score_distributions(truth)
+    long = data.to_long(truth)
+    for ax, kind in zip(axes, ("erosion", "jsn")):
+        counts = long[long["kind"] == kind]["score"].astype(int).value_counts()
+        heights = {round(p.get_x() + p.get_width() / 2): p.get_height() for p in ax.patches if p.get_height() > 0}
+        assert heights == {g: float(n) for g, n in counts.items()}
+    # with a hue, each source is normalised on its own
+    both = pd.concat([data.to_long(truth, source="truth"), data.to_long(truth.iloc[:42], source="R1")])
+    axes = viz.score_distributions(both, hue="expert_id")
+    total = sum(p.get_height() for p in axes[0].patches)
+    assert total == pytest.approx(2.0)  # two sources, each summing to 1
+
+
+def test_show_patient_joint_and_caption(tmp_path):
+    root = data.write_phantom_dataset(tmp_path / "ds", 1, seed=2, size=480, progress=False)
+    ds = data.load_dataset(root)
+    text = viz.joint_scores_text(ds, "P0000", "right", "CMC3")
+    truth = ds.truth_of("P0000", "right").set_index("joint").loc["CMC3"]
+    assert text.splitlines()[0] == f"truth: erosion -, jsn {int(truth['jsn'])}"  # no erosion score at CMC3
+    fig = viz.show_patient_joint(ds, "P0000", "right", "CMC3")
+    assert len(fig.axes) == 2
+    assert viz.radiograph_caption(ds, "P0000").startswith("P0000: total grade ")
+
+
+def test_widgets_live_follows_the_environment(monkeypatch):
+    for name in ("JPY_SESSION_NAME", "VSCODE_PID", viz.WIDGETS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+    assert viz.widgets_live() is False  # papermill / a book build
+    monkeypatch.setenv("JPY_SESSION_NAME", "/nb/01_data.ipynb")
+    assert viz.widgets_live() is True
+    monkeypatch.setenv(viz.WIDGETS_ENV, "0")
+    assert viz.widgets_live() is False
