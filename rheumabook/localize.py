@@ -12,14 +12,17 @@ fixed order. This module holds every piece of that stage:
   (`loss_for_epoch`, `localization_loss`).
 - Metrics (paper §3.5): `paired_iou`, `localization_hits`, `localization_accuracy`,
   `per_joint_metrics`.
+- Augmentation: `random_affines` + `warp_images` + `transform_boxes` rotate, scale and
+  shift a batch and move its boxes with it (box centres mapped exactly, sizes scaled).
 - Data: `prepare_hands` cuts radiographs into hands with `preprocess.split_hands`
   (the patient's right hand mirrored into left orientation), resizes them to the
   profile's input size and keeps them, with their boxes, in one `HandSet` of tensors
-  (cached in memory and optionally on disk). `random_affines` + `warp_images` +
-  `transform_boxes` augment a batch geometrically and move the boxes with it.
+  (in memory, and cached on disk as .npz). `localization_data` is chapter 4's data:
+  a patient split, plus extra phantom hands (`render_phantom_hands`) for training.
 - Training: `LocalizerConfig`, `train_localizer`, `predict_boxes`, `evaluate`;
   checkpoints: `save_localizer` / `load_localizer` (safetensors + JSON, no pickle);
   `load_or_train_localizer` for later chapters.
+- The Table 2 ablation: `ablation_variants`, `run_ablation`, `PAPER_TABLE2`.
 
 Box convention: (x_min, y_min, x_max, y_max), pixel-edge coordinates (torchvision).
 Inside the model boxes are *normalised*: x / width, y / height of the model input.
@@ -408,8 +411,8 @@ def warp_images(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     Border fill repeats the edge: the forearm leaving the bottom of the image continues.
     """
     n, _, h, w = images.shape
-    to_norm = torch.tensor([[2 / w, 0, -1], [0, 2 / h, -1], [0, 0, 1]], dtype=torch.float64)
-    theta = to_norm @ torch.linalg.inv(matrices.to(torch.float64)) @ torch.linalg.inv(to_norm)
+    to_norm = torch.tensor([[2 / w, 0, -1], [0, 2 / h, -1], [0, 0, 1]], dtype=torch.float64, device=images.device)
+    theta = to_norm @ torch.linalg.inv(matrices.to(images.device, torch.float64)) @ torch.linalg.inv(to_norm)
     grid = F.affine_grid(theta[:, :2].to(images.dtype), [n, images.shape[1], h, w], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -429,7 +432,7 @@ def transform_boxes(boxes: torch.Tensor, matrices: torch.Tensor, mode: str = "ce
     """
     if mode not in BOX_TRANSFORMS:
         raise ValueError(f"mode must be one of {BOX_TRANSFORMS}, got {mode!r}")
-    m = matrices.to(boxes.dtype)
+    m = matrices.to(boxes.device, boxes.dtype)
     a, t = m[:, None, :2, :2], m[:, None, :2, 2]
     if mode == "centre":
         centre = (boxes[..., :2] + boxes[..., 2:]) / 2
@@ -452,6 +455,27 @@ def standardize(images: torch.Tensor) -> torch.Tensor:
 
 
 # ============================================================================ hands: split, mirror, resize, cache
+
+
+def _atomic_write(target: Path, write, suffix: str = "") -> None:
+    """Call write(tmp_path), then rename into `target`; nothing half-written is left on failure.
+
+    The temp file gets the usual permissions (0o666 minus the umask), not mkstemp's private 0o600.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -640,6 +664,145 @@ def mean_boxes(hands: HandSet) -> np.ndarray:
     return hands.boxes.mean(dim=0).numpy()
 
 
+HELD_OUT_FRACTION = 0.2
+"""Share of patients chapter 4 holds out to test the localiser on."""
+
+
+def split_patients(patient_ids: Sequence[str], test_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, test) patient ids: a seeded random `test_fraction` held out, whole patients (both hands) each side."""
+    ids = [str(p) for p in patient_ids]
+    if not 0 < test_fraction < 1 or len(ids) < 2:
+        raise ValueError(f"need 0 < test_fraction < 1 and >= 2 patients, got {test_fraction} and {len(ids)}")
+    n_test = min(len(ids) - 1, max(1, int(round(len(ids) * test_fraction))))
+    perm = np.random.default_rng(seed).permutation(len(ids))
+    test = set(perm[:n_test].tolist())
+    return [p for i, p in enumerate(ids) if i not in test], [p for i, p in enumerate(ids) if i in test]
+
+
+def extra_phantom_seeds(seed: int, n: int) -> list[int]:
+    """Render seeds of the localiser's extra phantom radiographs: a stream of their own, disjoint from the chapter data set's."""
+    seq = np.random.SeedSequence([int(seed), 0x10C])  # 0x10C: "loc", so the stream differs from data.phantom_streams
+    return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in seq.spawn(int(n))]
+
+
+def render_phantom_hands(n_radiographs: int, seed: int, input_size: tuple[int, int], *, size: int = 700,
+                         cache: Union[str, Path, None] = None, progress: bool = True,
+                         **render_options: Any) -> HandSet:
+    """Hands of `n_radiographs` extra phantom radiographs, rendered in memory at `size` px and prepared like `prepare_hands`.
+
+    The localiser sees a hand at about 200 px, so rendering at a few hundred pixels instead of
+    the data set's size loses nothing it could use and costs a fraction of the time. Patient ids
+    are "X0000", ...; the seeds come from `extra_phantom_seeds`, so these patients are never
+    among the chapter data set's (held-out) patients. `cache`: an .npz path, as in `prepare_hands`.
+    """
+    from tqdm.auto import tqdm
+
+    from . import phantom
+
+    if cache is not None and Path(cache).is_file():
+        return HandSet.load(cache)
+    images, boxes, meta = [], [], []
+    for i, s in enumerate(tqdm(extra_phantom_seeds(seed, n_radiographs), desc="rendering extra phantom hands",
+                               disable=not progress)):
+        rad = phantom.render(s, size=size, **render_options)
+        for hand, img, norm, m in hands_of_radiograph(rad.image, rad.boxes, input_size):
+            images.append(img)
+            boxes.append(norm)
+            meta.append({"patient_id": f"X{i:04d}", **m})
+    if not images:
+        raise ValueError("n_radiographs must be >= 1")
+    hands = HandSet(torch.from_numpy(np.stack(images)[:, None]), torch.from_numpy(np.stack(boxes)), pd.DataFrame(meta))
+    if cache is not None:
+        hands.save(cache)
+    return hands
+
+
+def concat_hands(*sets: HandSet) -> HandSet:
+    """One HandSet holding the hands of several (same input size), in order."""
+    sets = [s for s in sets if s is not None and len(s)]
+    if not sets:
+        raise ValueError("nothing to concatenate")
+    if len({s.input_size for s in sets}) != 1:
+        raise ValueError(f"hand sets of different input sizes {[s.input_size for s in sets]}")
+    return HandSet(torch.cat([s.images for s in sets]), torch.cat([s.boxes for s in sets]),
+                   pd.concat([s.meta for s in sets], ignore_index=True))
+
+
+PREP_VERSION = 1
+"""Version of the hand preparation (split, mirror, resize); part of every cache key, bump it when that changes."""
+
+
+def _cache_key(*parts: Any) -> str:
+    """Short hash of JSON-able parts: names a cache file after everything that determines its content."""
+    import hashlib
+
+    text = json.dumps([PREP_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _phantom_fingerprint() -> str:
+    """Hash of the phantom's source code: hands rendered by other code are stale (chapter 4's cache)."""
+    import hashlib
+    import inspect
+
+    from . import disease, phantom
+
+    return hashlib.sha256("".join(inspect.getsource(m) for m in (phantom, disease)).encode()).hexdigest()[:16]
+
+
+@dataclass
+class LocalizationData:
+    """Chapter 4's hands: `train` (training patients + extra phantom hands) and `test` (held-out patients)."""
+
+    train: HandSet
+    test: HandSet
+    train_patients: list[str]
+    test_patients: list[str]
+    n_extra_radiographs: int
+    seconds: float
+
+    def summary(self) -> pd.Series:
+        """Counts for the chapter to show."""
+        return pd.Series({"training patients (data set)": len(self.train_patients),
+                          "extra phantom radiographs (training only)": self.n_extra_radiographs,
+                          "training hands": len(self.train), "held-out patients": len(self.test_patients),
+                          "held-out hands": len(self.test), "input size (H, W)": self.train.input_size,
+                          "preparation seconds": round(self.seconds, 1)}, name="localisation data")
+
+
+def localization_data(dataset: Any, profile: Any, seed: int = 0, *, cache_dir: Union[str, Path, None] = None,
+                      progress: bool = True) -> LocalizationData:
+    """The hands chapter 4 trains and tests the localiser on, prepared once and cached.
+
+    dataset: a `data.Dataset` (the chapter data set: phantom or real). profile: a `profiles.Profile`.
+    Patients are split by `split_patients` (HELD_OUT_FRACTION held out, seeded); their hands are
+    prepared with `prepare_hands` at `profile.loc_input_size`. For the phantom, when the training
+    patients have fewer than `profile.loc_train_hands` hands, extra phantom radiographs are rendered
+    at `profile.loc_render_size` px (`render_phantom_hands`, their own seed stream) and added to the
+    training hands only; the test hands are always the data set's held-out patients. Real data gets
+    no synthetic hands. cache_dir: where the prepared tensors are kept (None = `<artifacts>/cache/`).
+    """
+    from .data import artifacts_dir
+
+    start = time.perf_counter()
+    cache_dir = Path(cache_dir) if cache_dir is not None else artifacts_dir() / "cache"
+    size = tuple(int(v) for v in profile.loc_input_size)
+    train_ids, test_ids = split_patients(dataset.patients, HELD_OUT_FRACTION, seed)
+    info = dict(getattr(dataset, "info", {}) or {})
+    sets = {}
+    for name, ids in (("train", train_ids), ("test", test_ids)):
+        key = _cache_key(info, ids, size)
+        sets[name] = prepare_hands(dataset, size, ids, cache=cache_dir / f"hands-{name}-{key}.npz", progress=progress)
+    train, n_extra = sets["train"], 0
+    if getattr(dataset, "is_phantom", False) and profile.loc_train_hands > len(train):
+        n_extra = math.ceil((profile.loc_train_hands - len(train)) / len(HANDS))
+        key = _cache_key(_phantom_fingerprint(), n_extra, seed, profile.loc_render_size, size)
+        extra = render_phantom_hands(n_extra, seed, size, size=profile.loc_render_size,
+                                     cache=cache_dir / f"hands-extra-{key}.npz", progress=progress)
+        train = concat_hands(train, extra)
+    return LocalizationData(train, sets["test"], train_ids, test_ids, n_extra, time.perf_counter() - start)
+
+
 # ============================================================================ training (paper §3.3-3.4)
 
 
@@ -777,7 +940,9 @@ def train_localizer(train: HandSet, config: LocalizerConfig, val: Optional[HandS
     Determinism: torch.manual_seed(config.seed) before the model is built; the epoch order
     and the augmentations come from generators seeded with config.seed. AdamW, cosine
     learning rate with warm-up, gradient clipping, the loss of paper eq. (1) per epoch.
-    The head starts at the training set's mean layout (`BoxRegressor.set_prior`).
+    The head starts at the training set's mean layout (`BoxRegressor.set_prior`). On a GPU the
+    uint8 hands move to it once and are standardised and augmented there, under bfloat16
+    autocast (the loss in float32).
     Returns a `TrainResult`; history columns: epoch, loss_kind, train_loss, lr, seconds and,
     with `val`, val_loc_accuracy and val_mean_iou.
     """
@@ -792,6 +957,8 @@ def train_localizer(train: HandSet, config: LocalizerConfig, val: Optional[HandS
     model = build_model(config)
     model.set_prior(mean_boxes(train))
     model.to(device).train()
+    cuda = torch.device(device).type == "cuda"
+    images_all, boxes_all = train.images.to(device), train.boxes.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config.epochs * steps_per_epoch,
@@ -799,7 +966,7 @@ def train_localizer(train: HandSet, config: LocalizerConfig, val: Optional[HandS
     order_rng = np.random.default_rng(config.seed)
     aug_gen = torch.Generator().manual_seed(config.seed)
     h, w = config.input_size
-    to_px = torch.tensor([w, h, w, h], dtype=torch.float32)
+    to_px = torch.tensor([w, h, w, h], dtype=torch.float32, device=device)
     history = []
     bar = tqdm(range(1, config.epochs + 1), desc=desc, disable=not progress)
     for epoch in bar:
@@ -807,15 +974,16 @@ def train_localizer(train: HandSet, config: LocalizerConfig, val: Optional[HandS
         model.train()
         total, seen = 0.0, 0
         for idx in np.array_split(order_rng.permutation(len(train)), steps_per_epoch):
-            idx_t = torch.from_numpy(idx)
-            images = standardize(train.images[idx_t])
-            boxes = train.boxes[idx_t]
+            idx_t = torch.from_numpy(idx).to(device)
+            images = standardize(images_all[idx_t])
+            boxes = boxes_all[idx_t]
             if config.augment.active:
                 mats = random_affines(len(idx), config.input_size, config.augment, aug_gen)
                 images = warp_images(images, mats)
                 boxes = transform_boxes(boxes * to_px, mats, "centre") / to_px
-            pred = model(images.to(device))
-            loss = localization_loss(pred, boxes.to(device), which, config.input_size)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                pred = model(images)
+            loss = localization_loss(pred.float(), boxes, which, config.input_size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -843,25 +1011,6 @@ def _paths(path: Union[str, Path]) -> tuple[Path, Path]:
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
-
-
-def _atomic_write(target: Path, write, suffix: str = "") -> None:
-    """Call write(tmp_path), then rename into `target`; nothing half-written is left on failure.
-
-    The temp file gets the usual permissions (0o666 minus the umask), not mkstemp's private 0o600.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_localizer(path: Union[str, Path], model: BoxRegressor, config: Union[LocalizerConfig, dict],
@@ -904,26 +1053,15 @@ def load_localizer(path: Union[str, Path], *, device: Union[str, torch.device] =
     return model.to(device).eval(), config, doc.get("extra", {})
 
 
-def default_checkpoint(profile_name: str, seed: int) -> Path:
-    """Where chapter 4 stores the profile's localiser: `<artifacts>/models/localizer-<profile>-seed<seed>`."""
+def default_checkpoint(profile_name: str, seed: int, data_kind: str = "phantom") -> Path:
+    """Where chapter 4 stores the profile's localiser: `<artifacts>/models/localizer-<profile>-seed<seed>[-<kind>]`.
+
+    data_kind: "phantom" (no suffix) or e.g. "real" -- a model trained on real data is kept apart.
+    """
     from .data import artifacts_dir
 
-    return artifacts_dir() / "models" / f"localizer-{profile_name}-seed{seed}"
-
-
-HELD_OUT_FRACTION = 0.2
-"""Share of patients chapter 4 holds out to test the localiser on."""
-
-
-def split_patients(patient_ids: Sequence[str], test_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """(train, test) patient ids: a seeded random `test_fraction` held out, whole patients (both hands) each side."""
-    ids = [str(p) for p in patient_ids]
-    if not 0 < test_fraction < 1 or len(ids) < 2:
-        raise ValueError(f"need 0 < test_fraction < 1 and >= 2 patients, got {test_fraction} and {len(ids)}")
-    n_test = min(len(ids) - 1, max(1, int(round(len(ids) * test_fraction))))
-    perm = np.random.default_rng(seed).permutation(len(ids))
-    test = set(perm[:n_test].tolist())
-    return [p for i, p in enumerate(ids) if i not in test], [p for i, p in enumerate(ids) if i in test]
+    suffix = "" if data_kind == "phantom" else f"-{data_kind}"
+    return artifacts_dir() / "models" / f"localizer-{profile_name}-seed{seed}{suffix}"
 
 
 def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
@@ -933,10 +1071,13 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
 
     profile: a `profiles.Profile`. dataset: the `data.Dataset` to train on when no checkpoint
     exists (None = `data.chapter_dataset(profile=profile, seed=seed)`). Says which it did.
-    Training here uses the training patients of chapter 4's split (`split_patients`, 20 %
-    held out), so the held-out patients stay unseen by the localiser either way.
+    Training here uses chapter 4's training hands (`localization_data`: its held-out 20 % of
+    patients stay unseen), so the model is the one chapter 4 would have saved.
     """
-    path = Path(path) if path is not None else default_checkpoint(profile.name, seed)
+    if path is None:
+        kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
+        path = default_checkpoint(profile.name, seed, kind)
+    path = Path(path)
     if _paths(path)[0].is_file():
         model, config, _ = load_localizer(path, device=device)
         print(f"Loaded the localiser from {_paths(path)[0]} ({config.backbone}, input {config.input_size}).")
@@ -948,132 +1089,57 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
 
         dataset = chapter_dataset(profile=profile, seed=seed, progress=progress)
     config = LocalizerConfig.from_profile(profile, seed=seed)
-    train_ids, _ = split_patients(dataset.patients, HELD_OUT_FRACTION, seed)
-    hands = prepare_hands(dataset, config.input_size, train_ids, progress=progress)
-    result = train_localizer(hands, config, device=device, progress=progress)
-    save_localizer(path, result.model, config, extra={"seconds": result.seconds, "train_patients": len(train_ids)})
+    hands = localization_data(dataset, profile, seed, progress=progress)
+    result = train_localizer(hands.train, config, device=device, progress=progress)
+    save_localizer(path, result.model, config, extra={"train_seconds": result.seconds, "train_hands": len(hands.train)})
     return result.model, config
 
 
-def extra_phantom_seeds(seed: int, n: int) -> list[int]:
-    """Render seeds of the localiser's extra phantom radiographs: a stream of their own, disjoint from the chapter data set's."""
-    seq = np.random.SeedSequence([int(seed), 0x10C])  # 0x10C: "loc", so the stream differs from data.phantom_streams
-    return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in seq.spawn(int(n))]
+# ============================================================================ the Table 2 ablation (paper §4.1)
+
+PAPER_TABLE2 = pd.DataFrame(
+    [("RetinaNet", 0.21, 0.18), ("SSD", 0.68, 0.93), ("Resnet-50 + MSE loss", 0.56, 0.90),
+     ("Resnet-50 + DIoU-loss", 0.65, 0.98), ("Resnet-50 + DIoU-loss + coordinate grid", 0.68, 0.98),
+     ("EfficientNet-V2-S + DIoU-loss + coordinate grid", 0.71, 0.99),
+     ("EfficientNet-V2-L + DIoU-loss + coordinate grid", 0.72, 0.98)],
+    columns=["paper_model", "paper_iou", "paper_loc_accuracy"])
+"""Paper Table 2 (joint localisation on the clinic's real radiographs), for chapter 4 to print beside its own."""
 
 
-def render_phantom_hands(n_radiographs: int, seed: int, input_size: tuple[int, int], *, size: int = 700,
-                         cache: Union[str, Path, None] = None, progress: bool = True,
-                         **render_options: Any) -> HandSet:
-    """Hands of `n_radiographs` extra phantom radiographs, rendered in memory at `size` px and prepared like `prepare_hands`.
+def ablation_variants(backbones: Sequence[str]) -> pd.DataFrame:
+    """The Table 2 rows chapter 4 re-runs: (resnet-like) backbones[1] with MSE, DIoU, DIoU + grid; backbones[0] with DIoU + grid.
 
-    The localiser sees a hand at about 200 px, so rendering at a few hundred pixels instead of
-    the data set's size loses nothing it could use and costs a fraction of the time. Patient ids
-    are "X0000", ...; the seeds come from `extra_phantom_seeds`, so these patients are never
-    among the chapter data set's (held-out) patients. `cache`: an .npz path, as in `prepare_hands`.
+    Columns: variant, backbone, loss ("mse" or "schedule" = eq. (1)), coord_channels, paper_model
+    (the Table 2 row it stands for). backbones: (efficientnet-like, resnet-like) timm names, as in
+    `profiles.Profile.loc_ablation_backbones`.
     """
-    from tqdm.auto import tqdm
-
-    from . import phantom
-
-    if cache is not None and Path(cache).is_file():
-        return HandSet.load(cache)
-    images, boxes, meta = [], [], []
-    for i, s in enumerate(tqdm(extra_phantom_seeds(seed, n_radiographs), desc="rendering extra phantom hands",
-                               disable=not progress)):
-        rad = phantom.render(s, size=size, **render_options)
-        for hand, img, norm, m in hands_of_radiograph(rad.image, rad.boxes, input_size):
-            images.append(img)
-            boxes.append(norm)
-            meta.append({"patient_id": f"X{i:04d}", **m})
-    if not images:
-        raise ValueError("n_radiographs must be >= 1")
-    hands = HandSet(torch.from_numpy(np.stack(images)[:, None]), torch.from_numpy(np.stack(boxes)), pd.DataFrame(meta))
-    if cache is not None:
-        hands.save(cache)
-    return hands
+    if len(backbones) != 2:
+        raise ValueError(f"the ablation needs two backbones (efficientnet-like, resnet-like), got {backbones!r}")
+    eff, res = backbones
+    rows = [(f"{res} + MSE loss", res, "mse", False, "Resnet-50 + MSE loss"),
+            (f"{res} + DIoU loss", res, "schedule", False, "Resnet-50 + DIoU-loss"),
+            (f"{res} + DIoU loss + coordinate grid", res, "schedule", True, "Resnet-50 + DIoU-loss + coordinate grid"),
+            (f"{eff} + DIoU loss + coordinate grid", eff, "schedule", True,
+             "EfficientNet-V2-S + DIoU-loss + coordinate grid")]
+    return pd.DataFrame(rows, columns=["variant", "backbone", "loss", "coord_channels", "paper_model"])
 
 
-def concat_hands(*sets: HandSet) -> HandSet:
-    """One HandSet holding the hands of several (same input size), in order."""
-    sets = [s for s in sets if s is not None and len(s)]
-    if not sets:
-        raise ValueError("nothing to concatenate")
-    if len({s.input_size for s in sets}) != 1:
-        raise ValueError(f"hand sets of different input sizes {[s.input_size for s in sets]}")
-    return HandSet(torch.cat([s.images for s in sets]), torch.cat([s.boxes for s in sets]),
-                   pd.concat([s.meta for s in sets], ignore_index=True))
+def run_ablation(train: HandSet, test: HandSet, base: LocalizerConfig, backbones: Sequence[str], *,
+                 epochs: int, n_hands: Optional[int] = None, progress: bool = True) -> pd.DataFrame:
+    """Train each `ablation_variants` row briefly and measure it on `test` (a Table 2 at this profile's scale).
 
-
-PREP_VERSION = 1
-"""Version of the hand preparation (split, mirror, resize); part of every cache key, bump it when that changes."""
-
-
-def _cache_key(*parts: Any) -> str:
-    """Short hash of JSON-able parts: names a cache file after everything that determines its content."""
-    import hashlib
-
-    text = json.dumps([PREP_VERSION, *parts], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _phantom_fingerprint() -> str:
-    """Hash of the phantom's source code: hands rendered by other code are stale (chapter 4's cache)."""
-    import hashlib
-    import inspect
-
-    from . import disease, phantom
-
-    return hashlib.sha256("".join(inspect.getsource(m) for m in (phantom, disease)).encode()).hexdigest()[:16]
-
-
-@dataclass
-class LocalizationData:
-    """Chapter 4's hands: `train` (training patients + extra phantom hands) and `test` (held-out patients)."""
-
-    train: HandSet
-    test: HandSet
-    train_patients: list[str]
-    test_patients: list[str]
-    n_extra_radiographs: int
-    seconds: float
-
-    def summary(self) -> pd.Series:
-        """Counts for the chapter to show."""
-        return pd.Series({"training patients (data set)": len(self.train_patients),
-                          "extra phantom radiographs (training only)": self.n_extra_radiographs,
-                          "training hands": len(self.train), "held-out patients": len(self.test_patients),
-                          "held-out hands": len(self.test), "input size (H, W)": self.train.input_size,
-                          "preparation seconds": round(self.seconds, 1)}, name="localisation data")
-
-
-def localization_data(dataset: Any, profile: Any, seed: int = 0, *, cache_dir: Union[str, Path, None] = None,
-                      progress: bool = True) -> LocalizationData:
-    """The hands chapter 4 trains and tests the localiser on, prepared once and cached.
-
-    dataset: a `data.Dataset` (the chapter data set: phantom or real). profile: a `profiles.Profile`.
-    Patients are split by `split_patients` (HELD_OUT_FRACTION held out, seeded); their hands are
-    prepared with `prepare_hands` at `profile.loc_input_size`. For the phantom, when the training
-    patients have fewer than `profile.loc_train_hands` hands, extra phantom radiographs are rendered
-    at `profile.loc_render_size` px (`render_phantom_hands`, their own seed stream) and added to the
-    training hands only; the test hands are always the data set's held-out patients. Real data gets
-    no synthetic hands. cache_dir: where the prepared tensors are kept (None = `<artifacts>/cache/`).
+    base: the config the variants start from (input size, head, lr, augmentation, seed). Each run
+    trains `epochs` epochs on the first `n_hands` training hands (all if None); the MSE -> DIoU
+    switch is scaled to the same fraction of the run as in `base`. Returns the variants with
+    loc_accuracy, mean_iou, parameters and seconds, the paper's numbers beside them.
     """
-    from .data import artifacts_dir
-
-    start = time.perf_counter()
-    cache_dir = Path(cache_dir) if cache_dir is not None else artifacts_dir() / "cache"
-    size = tuple(int(v) for v in profile.loc_input_size)
-    train_ids, test_ids = split_patients(dataset.patients, HELD_OUT_FRACTION, seed)
-    info = dict(getattr(dataset, "info", {}) or {})
-    sets = {}
-    for name, ids in (("train", train_ids), ("test", test_ids)):
-        key = _cache_key(info, ids, size)
-        sets[name] = prepare_hands(dataset, size, ids, cache=cache_dir / f"hands-{name}-{key}.npz", progress=progress)
-    train, n_extra = sets["train"], 0
-    if getattr(dataset, "is_phantom", False) and profile.loc_train_hands > len(train):
-        n_extra = math.ceil((profile.loc_train_hands - len(train)) / len(HANDS))
-        key = _cache_key(_phantom_fingerprint(), n_extra, seed, profile.loc_render_size, size)
-        extra = render_phantom_hands(n_extra, seed, size, size=profile.loc_render_size,
-                                     cache=cache_dir / f"hands-extra-{key}.npz", progress=progress)
-        train = concat_hands(train, extra)
-    return LocalizationData(train, sets["test"], train_ids, test_ids, n_extra, time.perf_counter() - start)
+    subset = train if n_hands is None or n_hands >= len(train) else train.subset(range(int(n_hands)))
+    switch = max(1, int(round(epochs * base.switch_epoch / base.epochs)))
+    rows = []
+    for v in ablation_variants(backbones).itertuples(index=False):
+        cfg = base.replace(backbone=v.backbone, loss=v.loss, coord_channels=bool(v.coord_channels),
+                           epochs=int(epochs), switch_epoch=switch)
+        result = train_localizer(subset, cfg, progress=progress, desc=f"ablation: {v.variant}")
+        rows.append({**v._asdict(), **evaluate(result.model, test), "parameters": count_parameters(result.model),
+                     "seconds": result.seconds})
+    return pd.DataFrame(rows).merge(PAPER_TABLE2, on="paper_model", how="left")

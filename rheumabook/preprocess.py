@@ -36,6 +36,7 @@ Used by chapter 3 (book/03_seam.ipynb) and by the localiser of chapter 4.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
@@ -200,15 +201,33 @@ def gradient_energy(
     margin = presmooth // 2 + smooth // 2 + 2  # what the two blurs and the Sobel read beyond x0:x1
     lo, hi = max(0, x0 - margin), min(width, x1 + margin)
     crop = image[:, lo:hi].astype(np.float32) * np.float32(1.0 / np.iinfo(image.dtype).max)
-    if presmooth > 1:
-        crop = cv2.stackBlur(crop, (presmooth, presmooth))
-    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
-    energy = cv2.magnitude(gx, gy)
-    if smooth > 1:
-        energy = cv2.stackBlur(energy, (smooth, smooth))
+    with _opencv_single_thread():
+        if presmooth > 1:
+            crop = cv2.stackBlur(crop, (presmooth, presmooth))
+        gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
+        energy = np.sqrt(gx * gx + gy * gy)
+        if smooth > 1:
+            energy = cv2.stackBlur(energy, (smooth, smooth))
     return np.ascontiguousarray(energy[:, x0 - lo : x1 - lo])
 
+
+
+@contextmanager
+def _opencv_single_thread():
+    """Run OpenCV filters on one thread, then restore its thread count.
+
+    The seam must be bit-reproducible (reviewers re-run chapters 3 and 4), and a seam
+    computed under heavy CPU load once differed from the same call on a quiet machine;
+    one thread rules out any dependence on how OpenCV splits the work. The split still
+    takes well under 0.2 s at 2048 px on one core (benchmarks/bench_seam.py).
+    """
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 WORK_WIDTH = 1024
 """Default width (pixels) at which `seam_energy` computes the energy of wider radiographs."""

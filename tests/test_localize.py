@@ -280,3 +280,54 @@ def test_split_patients_is_seeded_and_disjoint():
     tr, te = L.split_patients(ids, 0.2, 3)
     assert len(te) == 4 and not set(tr) & set(te) and sorted(tr + te) == sorted(ids)
     assert L.split_patients(ids, 0.2, 3) == (tr, te)
+
+
+# ----------------------------------------------------------------------------- hands from phantom radiographs
+
+
+def test_hands_of_radiograph_mirrors_the_right_hand_and_boxes_map_back():
+    from rheumabook import phantom
+
+    rad = phantom.render(3, size=400)
+    hands = L.hands_of_radiograph(rad.image, rad.boxes, (80, 64))
+    assert [h[0] for h in hands] == ["left", "right"]
+    for hand, img, norm, meta in hands:
+        assert img.shape == (80, 64) and img.dtype == np.uint8 and norm.shape == (len(JOINTS), 4)
+        assert (norm >= -1e-6).all() and (norm <= 1 + 1e-6).all()
+        # in left-hand orientation the thumb (IP) lies on the image's left of the little finger (DIP5),
+        # as on the patient's left hand of a PA radiograph (the image's right half, thumb towards the middle)
+        assert (norm[JOINTS.index("IP"), 0] + norm[JOINTS.index("IP"), 2]) < (norm[JOINTS.index("DIP5"), 0] + norm[JOINTS.index("DIP5"), 2])
+    assert hands[1][3]["mirrored"] and not hands[0][3]["mirrored"]
+    meta = pd.DataFrame([{"patient_id": "p", **h[3]} for h in hands])
+    hs = L.HandSet(torch.from_numpy(np.stack([h[1] for h in hands])[:, None]),
+                   torch.from_numpy(np.stack([h[2] for h in hands])), meta)
+    back = hs.radiograph_boxes()
+    expected = rad.boxes.sort_values(["hand", "joint"]).reset_index(drop=True)
+    got = back.sort_values(["hand", "joint"]).reset_index(drop=True)
+    np.testing.assert_allclose(got[list(L.BOX_COLUMNS)].to_numpy(), expected[list(L.BOX_COLUMNS)].to_numpy(), atol=1e-3)
+
+
+def test_localization_data_splits_patients_adds_extra_phantom_hands_and_caches(tmp_path):
+    from rheumabook import data
+    from rheumabook.profiles import QUICK
+
+    root = data.write_phantom_dataset(tmp_path / "ds", 5, 0, size=400, progress=False)
+    ds = data.load_dataset(root)
+    prof = QUICK.replace(loc_input_size=(64, 48), loc_train_hands=12, loc_render_size=300)
+    a = L.localization_data(ds, prof, seed=0, cache_dir=tmp_path / "cache", progress=False)
+    assert len(a.test_patients) == 1 and not set(a.train_patients) & set(a.test_patients)
+    assert set(a.test.meta["patient_id"]) == set(a.test_patients)
+    assert a.n_extra_radiographs == 2 and len(a.train) == 8 + 4
+    assert not set(a.train.meta["patient_id"]) & set(a.test_patients)
+    b = L.localization_data(ds, prof, seed=0, cache_dir=tmp_path / "cache", progress=False)  # from the cache
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.boxes, b.test.boxes)
+    assert len(list((tmp_path / "cache").glob("hands-*.npz"))) == 3
+
+
+def test_ablation_variants_name_the_paper_rows():
+    v = L.ablation_variants(("effnet_like", "resnet_like"))
+    assert list(v["loss"]) == ["mse", "schedule", "schedule", "schedule"]
+    assert list(v["coord_channels"]) == [False, False, True, True]
+    assert set(v["paper_model"]) <= set(L.PAPER_TABLE2["paper_model"])
+    with pytest.raises(ValueError):
+        L.ablation_variants(("only_one",))
