@@ -8,7 +8,9 @@ runner and the tests read them back from the executed notebook.
 `python -m rheumabook.book run [--profile full] [--device cuda] [--chapters ...] [--out DIR]`
 executes the chapters in table-of-contents order with papermill (what a reviewer or a GPU
 machine runs; see `run_chapters`), and `cache_executed` hands the results to Jupyter Book's
-execution cache so that the book build does not execute them again.
+execution cache so that the book build does not execute them again. Numbers that depend on
+the machine (wall times) go through `timing(**seconds)` instead of `headline`: they land in
+timings.json, so that metrics.json is byte-identical between two runs.
 """
 from __future__ import annotations
 
@@ -57,6 +59,38 @@ def read_headlines(notebook: Any) -> dict[str, Any]:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             found.update(output.get("metadata", {}).get(METRICS_KEY, {}))
+    return found
+
+
+TIMINGS_KEY = "rheumabook_timings"
+
+
+def timing(**seconds: Any) -> dict[str, Any]:
+    """Display and record machine-dependent numbers (wall times, throughput) for `timings.json`, not `metrics.json`.
+
+    Headline numbers must come out the same on every run (the reproducibility test compares
+    them byte for byte), so a chapter reports what it timed here instead. Used by chapters 3-4.
+    """
+    import pandas as pd
+    from IPython.display import display
+
+    record = {name: _plain(v) for name, v in seconds.items()}
+    json.dumps(record)
+    table = pd.DataFrame({"value": list(record.values())}, index=pd.Index(list(record), name="timing (this machine)"))
+    display(table, metadata={TIMINGS_KEY: record})
+    return record
+
+
+def read_timings(notebook: Any) -> dict[str, Any]:
+    """All numbers recorded with `timing(...)` in an executed notebook (an `nbformat` node or a path)."""
+    import nbformat
+
+    if not hasattr(notebook, "cells"):
+        notebook = nbformat.read(str(notebook), as_version=4)
+    found: dict[str, Any] = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            found.update(output.get("metadata", {}).get(TIMINGS_KEY, {}))
     return found
 
 
@@ -176,7 +210,7 @@ class RunResult:
     """What `run_chapters` produced: metrics.json's content, timings, failures, executed notebook paths."""
 
     metrics: dict[str, Any]
-    timings: dict[str, float]
+    timings: dict[str, Any]  # {"wall_seconds": {chapter: s, "total": s}, "chapters": {chapter: {name: value}}}
     failures: list[ChapterFailure] = field(default_factory=list)
     executed: dict[str, Path] = field(default_factory=dict)
 
@@ -248,6 +282,7 @@ def run_chapters(
     chapter's notebook is kept (with its traceback) and listed in ``RunResult.failures``.
     Stops at the first failure unless `keep_going`.
     """
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
@@ -267,7 +302,8 @@ def run_chapters(
     if parameters:
         metrics["parameters"] = {k: parameters[k] for k in CHAPTER_PARAMETERS if k in parameters}
     metrics["chapters"] = {}
-    timings: dict[str, float] = {}
+    # timings.json: wall seconds per chapter, and what chapters recorded with `timing(...)`.
+    timings: dict[str, Any] = {"wall_seconds": {}, "chapters": {}}
     result = RunResult(metrics, timings)
 
     bar = tqdm(list(chapters), unit="chapter", desc="Chapters", disable=not progress)
@@ -278,6 +314,7 @@ def run_chapters(
             bar.set_postfix_str(name)
             final = out_dir / f"{name}.ipynb"
             partial = out_dir / f".{name}.partial.ipynb"
+            final.unlink(missing_ok=True)  # never leave a previous run's notebook looking like this one's
             start = time.perf_counter()
             failure = None
             try:
@@ -289,8 +326,6 @@ def run_chapters(
                     execution_timeout=timeout,
                 )
             except PapermillExecutionError as err:
-                import nbformat
-
                 executed = nbformat.read(str(partial), as_version=4)
                 first = err.source.strip().splitlines()[0] if err.source.strip() else ""
                 failure = ChapterFailure(name, _source_cell_index(executed, err.cell_index), err.exec_count,
@@ -299,7 +334,7 @@ def run_chapters(
                 failure = _failure_from_notebook(name, partial, f"{type(err).__name__}: {err}".strip())
                 failure.notebook = final
             seconds = time.perf_counter() - start
-            timings[name] = round(seconds, 1)
+            timings["wall_seconds"][name] = round(seconds, 1)
             if partial.exists():
                 os.replace(partial, final)
                 result.executed[name] = final
@@ -312,8 +347,10 @@ def run_chapters(
                     break
             else:
                 metrics["chapters"][name] = read_headlines(final)
+                if recorded := read_timings(final):
+                    timings["chapters"][name] = recorded
     bar.close()
-    timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
+    timings["wall_seconds"]["total"] = round(sum(timings["wall_seconds"].values()), 1)
     if result.failures:
         metrics["failed"] = {f.chapter: str(f) for f in result.failures}
     _write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
@@ -496,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if name not in failed:
                 cache_executed(sources[name], path, args.jupyter_cache)
     print(f"wrote {out / 'metrics.json'} ({result.metrics['profile']} profile, device {result.metrics['device']}); "
-          f"{result.timings['total']:.0f} s in all")
+          f"{result.timings['wall_seconds']['total']:.0f} s in all")
     for failure in result.failures:
         print(f"error: {failure}", file=sys.stderr)
     return 0 if result.ok else 1
