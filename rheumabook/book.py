@@ -37,20 +37,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def headline(**numbers: Any) -> dict[str, Any]:
-    """Display a chapter's headline numbers and record them for `metrics.json` (every chapter calls it once or more)."""
+TIMINGS_KEY = "rheumabook_timings"
+
+
+def _show_and_record(key: str, label: str, numbers: dict[str, Any]) -> dict[str, Any]:
+    """Display `numbers` as a one-column table whose output metadata carries them under `key`."""
     import pandas as pd
     from IPython.display import display
 
     record = {name: _plain(v) for name, v in numbers.items()}
     json.dumps(record)  # fail here, not in the runner, on a value JSON cannot hold
-    table = pd.DataFrame({"value": list(record.values())}, index=pd.Index(list(record), name="headline number"))
-    display(table, metadata={METRICS_KEY: record})
+    table = pd.DataFrame({"value": list(record.values())}, index=pd.Index(list(record), name=label))
+    display(table, metadata={key: record})
     return record
 
 
-def read_headlines(notebook: Any) -> dict[str, Any]:
-    """All headline numbers recorded in an executed notebook (an `nbformat` node or a path)."""
+def _read_recorded(notebook: Any, key: str) -> dict[str, Any]:
+    """Everything recorded under `key` in the output metadata of a notebook (an `nbformat` node or a path)."""
     import nbformat
 
     if not hasattr(notebook, "cells"):
@@ -58,11 +61,18 @@ def read_headlines(notebook: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            found.update(output.get("metadata", {}).get(METRICS_KEY, {}))
+            found.update(output.get("metadata", {}).get(key, {}))
     return found
 
 
-TIMINGS_KEY = "rheumabook_timings"
+def headline(**numbers: Any) -> dict[str, Any]:
+    """Display a chapter's headline numbers and record them for `metrics.json` (every chapter calls it once or more)."""
+    return _show_and_record(METRICS_KEY, "headline number", numbers)
+
+
+def read_headlines(notebook: Any) -> dict[str, Any]:
+    """All headline numbers recorded in an executed notebook (an `nbformat` node or a path)."""
+    return _read_recorded(notebook, METRICS_KEY)
 
 
 def timing(**seconds: Any) -> dict[str, Any]:
@@ -71,27 +81,12 @@ def timing(**seconds: Any) -> dict[str, Any]:
     Headline numbers must come out the same on every run (the reproducibility test compares
     them byte for byte), so a chapter reports what it timed here instead. Used by chapters 3-4.
     """
-    import pandas as pd
-    from IPython.display import display
-
-    record = {name: _plain(v) for name, v in seconds.items()}
-    json.dumps(record)
-    table = pd.DataFrame({"value": list(record.values())}, index=pd.Index(list(record), name="timing (this machine)"))
-    display(table, metadata={TIMINGS_KEY: record})
-    return record
+    return _show_and_record(TIMINGS_KEY, "timing (this machine)", seconds)
 
 
 def read_timings(notebook: Any) -> dict[str, Any]:
     """All numbers recorded with `timing(...)` in an executed notebook (an `nbformat` node or a path)."""
-    import nbformat
-
-    if not hasattr(notebook, "cells"):
-        notebook = nbformat.read(str(notebook), as_version=4)
-    found: dict[str, Any] = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            found.update(output.get("metadata", {}).get(TIMINGS_KEY, {}))
-    return found
+    return _read_recorded(notebook, TIMINGS_KEY)
 
 
 # ---------------------------------------------------------------------------------------------
