@@ -15,34 +15,132 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 ENV_VAR = "RHEUMABOOK_PROFILE"
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Sizes and budgets of one profile. Chapters read these; nothing else hard-codes them."""
+class DataConfig:
+    """The chapter data set (chapters 1-3): how many phantom radiographs, at what size."""
 
-    name: str
-    # --- data (chapters 1-2) ---
     n_patients: int  # phantom radiographs in the chapter data set
     image_size: int  # long side of a phantom radiograph, pixels
-    # --- localisation (chapter 4, paper §3.3) ---
-    loc_backbone: str  # timm model name, pretrained=False
-    loc_input_size: tuple[int, int]  # (height, width) of a hand image fed to the regressor
-    loc_train_hands: int  # phantom hands used for training
-    loc_epochs: int
-    loc_switch_epoch: int  # MSE up to this epoch, DIoU after (paper eq. (1): 50)
-    loc_batch_size: int
-    loc_lr: float
-    loc_ablation_epochs: int  # epochs for each Table 2 ablation run
-    loc_ablation_backbones: tuple[str, ...]
-    loc_ablation_hands: int  # training hands of each ablation run (a subset of the training hands)
-    loc_pool_grid: tuple[int, int]  # feature map average-pooled to (rows, cols) before the head (paper: 2 x 1)
-    loc_hidden: int  # hidden width of the two-layer head (paper: 512)
-    loc_augment: tuple[float, float, float]  # (rotation +-deg, scale +-fraction, shift +-fraction of the side)
-    loc_render_size: int  # width of the extra phantom radiographs rendered to reach loc_train_hands
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Ranges of the random geometric augmentation (uniform in each range); all zero = none.
+
+    rotation_deg: rotation about the image centre, +- degrees. scale: zoom factor 1 +- scale.
+    shift: translation, +- this fraction of the width (x) and height (y). No flips: the right
+    hand is already mirrored into left orientation, so a flip would only teach a hand that
+    never occurs.
+    """
+
+    rotation_deg: float = 0.0
+    scale: float = 0.0
+    shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rotation_deg < 0 or not 0 <= self.scale < 1 or not 0 <= self.shift < 0.5:
+            raise ValueError(f"augmentation ranges must be rotation_deg >= 0, 0 <= scale < 1, 0 <= shift < 0.5; "
+                             f"got {self}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any augmentation is switched on."""
+        return bool(self.rotation_deg or self.scale or self.shift)
+
+
+LOSS_KINDS: tuple[str, ...] = ("schedule", "mse", "diou")
+"""Localiser losses: "schedule" = paper eq. (1), MSE up to `switch_epoch`, DIoU after; or one of them throughout."""
+
+
+@dataclass(frozen=True)
+class LocalizerConfig:
+    """Everything that defines one localiser training run (paper §3.3-3.4); saved as the checkpoint's JSON.
+
+    Model: backbone (timm name, pretrained=False), input_size (H, W) of a hand image,
+    coord_channels (CoordConv), pool_grid (feature map average-pooled to (rows, cols) before
+    the head; paper: 2 x 1), hidden (width of the two-layer head; paper: 512).
+    Training: epochs, loss (`LOSS_KINDS`), switch_epoch, batch_size, lr (AdamW, cosine decay
+    after a short warm-up), weight_decay (paper §3.4: 1e-2), grad_clip (max gradient norm;
+    paper §3.4 clips), augment, seed.
+    """
+
+    backbone: str
+    input_size: tuple[int, int]
+    coord_channels: bool = True
+    pool_grid: tuple[int, int] = (2, 1)
+    hidden: int = 512
+    epochs: int = 10
+    switch_epoch: int = 3
+    loss: str = "schedule"
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    grad_clip: float = 5.0
+    warmup_fraction: float = 0.05
+    augment: Augment = field(default_factory=Augment)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSS_KINDS:
+            raise ValueError(f"loss must be one of {LOSS_KINDS}, got {self.loss!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, "
+                             f"{self.batch_size}, {self.lr}")
+        if not 0 <= self.switch_epoch:
+            raise ValueError(f"switch_epoch must be >= 0, got {self.switch_epoch}")
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "pool_grid", tuple(int(v) for v in self.pool_grid))
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment", Augment(**self.augment))
+
+    def replace(self, **changes: Any) -> "LocalizerConfig":
+        """A copy with some fields changed (the ablation's variants, a test's smaller run)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (tuples -> lists, the augmentation as a dict)."""
+        d = dataclasses.asdict(self)
+        d["input_size"], d["pool_grid"] = list(self.input_size), list(self.pool_grid)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "LocalizerConfig":
+        """Inverse of `to_json`; unknown keys are refused."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown localiser config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{**d, "augment": Augment(**d.get("augment", {}))})
+
+
+@dataclass(frozen=True)
+class LocalizationPlan:
+    """Chapter 4's data and experiments around the localiser: training hands and the Table 2 ablation."""
+
+    train_hands: int  # phantom hands used for training (extra radiographs are rendered to reach it)
+    render_size: int  # width of the extra phantom radiographs rendered to reach train_hands
+    ablation_epochs: int  # epochs of each Table 2 ablation run
+    ablation_backbones: tuple[str, ...]  # (efficientnet-like, resnet-like) timm names
+    ablation_hands: int  # training hands of each ablation run (a subset of the training hands)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and budgets of one profile, one field per stage. Chapters read these; nothing else hard-codes them.
+
+    A new stage adds its config dataclass above and one field here.
+    """
+
+    name: str
+    data: DataConfig  # chapters 1-3
+    localizer: LocalizerConfig  # chapter 4: the model and its training run
+    localization: LocalizationPlan  # chapter 4: training hands and the ablation
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. a smaller data set for a test)."""
@@ -51,42 +149,22 @@ class Profile:
 
 QUICK = Profile(
     name="quick",
-    n_patients=60,
-    image_size=1400,
-    loc_backbone="test_efficientnet",
-    loc_input_size=(160, 128),
-    loc_train_hands=700,
-    loc_epochs=10,
-    loc_switch_epoch=4,
-    loc_batch_size=16,
-    loc_lr=2e-3,
-    loc_ablation_epochs=5,
-    loc_ablation_backbones=("test_efficientnet", "test_resnet"),
-    loc_ablation_hands=300,
-    loc_pool_grid=(2, 1),
-    loc_hidden=512,
-    loc_augment=(5.0, 0.05, 0.03),
-    loc_render_size=400,
+    data=DataConfig(n_patients=60, image_size=1400),
+    localizer=LocalizerConfig(backbone="test_efficientnet", input_size=(160, 128), pool_grid=(2, 1), hidden=512,
+                              epochs=10, switch_epoch=4, batch_size=16, lr=2e-3,
+                              augment=Augment(5.0, 0.05, 0.03)),
+    localization=LocalizationPlan(train_hands=700, render_size=400, ablation_epochs=5,
+                                  ablation_backbones=("test_efficientnet", "test_resnet"), ablation_hands=300),
 )
 
 FULL = Profile(
     name="full",
-    n_patients=330,
-    image_size=2400,
-    loc_backbone="tf_efficientnetv2_s",
-    loc_input_size=(512, 384),
-    loc_train_hands=2000,
-    loc_epochs=150,
-    loc_switch_epoch=50,
-    loc_batch_size=32,
-    loc_lr=1e-3,
-    loc_ablation_epochs=60,
-    loc_ablation_backbones=("tf_efficientnetv2_s", "resnet50"),
-    loc_ablation_hands=1000,
-    loc_pool_grid=(2, 1),
-    loc_hidden=512,
-    loc_augment=(10.0, 0.1, 0.05),
-    loc_render_size=1200,
+    data=DataConfig(n_patients=330, image_size=2400),
+    localizer=LocalizerConfig(backbone="tf_efficientnetv2_s", input_size=(512, 384), pool_grid=(2, 1), hidden=512,
+                              epochs=150, switch_epoch=50, batch_size=32, lr=1e-3,
+                              augment=Augment(10.0, 0.1, 0.05)),
+    localization=LocalizationPlan(train_hands=2000, render_size=1200, ablation_epochs=60,
+                                  ablation_backbones=("tf_efficientnetv2_s", "resnet50"), ablation_hands=1000),
 )
 
 PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}
