@@ -1,4 +1,4 @@
-"""Seconds per `preprocess.split_hands` call at 1024 and 2048 pixels, on one core (paper §3.2).
+"""Seconds per `seam.split_hands` call at 1024 and 2048 pixels, on one core (paper §3.2).
 
 Run:  .venv/bin/python benchmarks/bench_seam.py [--repeats 7]
 
@@ -20,7 +20,7 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rheumabook import preprocess  # noqa: E402
+from rheumabook import seam  # noqa: E402
 
 
 def radiograph(size: int, seed: int = 0, dtype: type = np.uint8) -> tuple[np.ndarray, str]:
@@ -48,11 +48,11 @@ def radiograph(size: int, seed: int = 0, dtype: type = np.uint8) -> tuple[np.nda
 
 def time_split(image: np.ndarray, repeats: int) -> list[float]:
     """Wall-clock seconds of `repeats` splits (after one warm-up call)."""
-    preprocess.split_hands(image)
+    seam.split_hands(image)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        preprocess.split_hands(image)
+        seam.split_hands(image)
         times.append(time.perf_counter() - start)
     return times
 

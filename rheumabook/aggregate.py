@@ -28,11 +28,14 @@ most probable grade (a tie, which practically never happens, again goes to the
 lower grade). `fit_dawid_skene` also returns DS's estimated per-rater
 confusion matrices (crowd-kit's ``errors_``) and class priors.
 
+`vote_ties`, `paired_scores` and `compare_aggregates` compare two aggregates site by site,
+matched by (patient_id, hand, joint, kind), never by row position. Scores are validated by
+`schema.check_scores`; patients sort by `schema.natural_order`, the book's one patient order.
+
 Used by chapter 2, and by whoever needs one training label per joint (`to_wide`).
 """
 from __future__ import annotations
 
-import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,11 +44,16 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, applies
-from .raters import check_scores
+from .joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS
+from .schema import KEY_COLUMNS, check_scores, natural_order
 
-KEYS: tuple[str, ...] = ("patient_id", "hand", "joint")
-"""The columns that identify one site (one crowd-kit task, together with the kind)."""
+__all__ = [
+    "KEYS", "PROBA_COLUMNS", "majority_vote", "DawidSkeneFit", "fit_dawid_skene", "dawid_skene", "to_wide",
+    "with_truth", "vote_ties", "paired_scores", "compare_aggregates",
+]
+
+KEYS: tuple[str, ...] = KEY_COLUMNS
+"""The columns that identify one site (one crowd-kit task, together with the kind): `schema.KEY_COLUMNS`."""
 
 PROBA_COLUMNS: tuple[str, ...] = tuple(f"p_{g}" for g in range(max(MAX_SCORE.values()) + 1))
 """Per-grade probability columns p_0..p_5 of an aggregated table, in grade order."""
@@ -60,33 +68,9 @@ def _quiet_crowdkit() -> Iterator[None]:
         yield
 
 
-def _validated(scores: pd.DataFrame) -> pd.DataFrame:
-    """`raters.check_scores` plus site checks: hands in HANDS, joints in JOINTS where the kind applies."""
-    scores = check_scores(scores)
-    bad_hand = ~scores["hand"].isin(HANDS)
-    if bad_hand.any():
-        raise ValueError(f"unknown hand(s) {sorted(map(str, scores.loc[bad_hand, 'hand'].unique()))}; expected {HANDS}")
-    bad_joint = ~scores["joint"].isin(JOINTS)
-    if bad_joint.any():
-        raise ValueError(f"unknown joint(s) {sorted(map(str, scores.loc[bad_joint, 'joint'].unique()))}; "
-                         f"expected names from rheumabook.joints.JOINTS")
-    misplaced = [not applies(j, k) for j, k in zip(scores["joint"], scores["kind"])]
-    if any(misplaced):
-        row = scores[misplaced].iloc[0]
-        raise ValueError(f"a {row.kind} score at joint {row.joint}, where {row.kind} is not scored "
-                         f"(see rheumabook.joints.sites_for)")
-    return scores
-
-
-def _natural_key(patient_id: object) -> tuple:
-    """Sort key that puts "P2" before "P10" (digit runs compare as numbers)."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", str(patient_id)) if part)
-
-
 def _patient_order(patient_ids: pd.Series) -> dict:
-    """{patient_id: rank} in natural order, so that outputs do not depend on the row order of the input."""
-    return {p: i for i, p in enumerate(sorted(pd.unique(patient_ids), key=_natural_key))}
+    """{patient_id: rank} in natural order (`schema.natural_order`), so outputs do not depend on the input's row order."""
+    return {p: i for i, p in enumerate(natural_order(patient_ids))}
 
 
 def _crowd_table(scores: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -134,7 +118,7 @@ def majority_vote(scores: pd.DataFrame) -> pd.DataFrame:
     """
     from crowdkit.aggregation import MajorityVote
 
-    scores = _validated(scores)
+    scores = check_scores(scores)
     frames = []
     for kind in SCORE_KINDS:
         if not (scores["kind"] == kind).any():
@@ -153,7 +137,7 @@ class DawidSkeneFit:
     labels: the aggregated table (as `dawid_skene` returns it).
     confusion: {kind: {expert_id: (K, K) float array}}, DS's estimated confusion matrix of each
         rater, rows = true grade, columns = written grade (the transpose of crowd-kit's ``errors_``
-        layout, to match `raters.true_confusion`); a row is NaN for a grade DS never assigned.
+        layout, to match `phantom.raters.true_confusion`); a row is NaN for a grade DS never assigned.
     priors: {kind: (K,) float array}, estimated share of each true grade.
     n_iter: {kind: EM iterations run}.
     """
@@ -195,7 +179,7 @@ def fit_dawid_skene(scores: pd.DataFrame, *, n_iter: int = 100, tol: float | Non
 
     if n_iter < 1:
         raise ValueError(f"n_iter must be at least 1, got {n_iter}")
-    scores = _validated(scores)
+    scores = check_scores(scores)
     frames, confusion, priors, iters = [], {}, {}, {}
     for kind in SCORE_KINDS:
         if not (scores["kind"] == kind).any():
@@ -249,3 +233,70 @@ def with_truth(aggregated: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     long = truth.melt(id_vars=list(KEYS), value_vars=list(SCORE_KINDS), var_name="kind", value_name="truth")
     long = long.astype({"truth": "Int64"})
     return aggregated.merge(long, on=[*KEYS, "kind"], how="left", validate="one_to_one")
+
+
+# ---------------------------------------------------------------------------- comparing two aggregates
+
+
+def vote_ties(vote: pd.DataFrame) -> pd.Series:
+    """Whether each row of a `majority_vote` table is a tie: its top vote share is shared by two grades or more.
+
+    Looks only at the grades of the row's kind (p_0..p_5 for erosion, p_0..p_4 for JSN). Returns a
+    bool Series with `vote`'s index.
+    """
+    missing = {"kind", *PROBA_COLUMNS[:min(MAX_SCORE.values()) + 1]} - set(vote.columns)
+    if missing:
+        raise ValueError(f"vote lacks columns {sorted(missing)}; pass the output of majority_vote")
+    tied = pd.Series(False, index=vote.index)
+    for kind in SCORE_KINDS:
+        rows = vote["kind"] == kind
+        shares = vote.loc[rows, list(PROBA_COLUMNS[:MAX_SCORE[kind] + 1])].to_numpy(dtype=float)
+        tied[rows] = np.isclose(shares, shares.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    return tied
+
+
+def paired_scores(first: pd.DataFrame, second: pd.DataFrame, names: tuple[str, str] = ("first", "second"),
+                  ) -> pd.DataFrame:
+    """Two aggregated tables side by side, matched by site and kind (not by row position).
+
+    `first`, `second`: outputs of `majority_vote` / `dawid_skene` (patient_id, hand, joint, kind,
+    score). Returns patient_id, hand, joint, kind and the two scores in columns `names`, in the
+    rows of `first` (its order); raises ValueError unless both hold the same (site, kind) rows once.
+    """
+    keys = [*KEYS, "kind"]
+    for label, table in zip(names, (first, second)):
+        missing = {*keys, "score"} - set(table.columns)
+        if missing:
+            raise ValueError(f"{label} lacks columns {sorted(missing)}; pass the output of majority_vote/dawid_skene")
+    a = first[[*keys, "score"]].rename(columns={"score": names[0]})
+    b = second[[*keys, "score"]].rename(columns={"score": names[1]})
+    pair = a.merge(b, on=keys, how="left", validate="one_to_one", indicator=True)  # a left merge keeps a's order
+    matched = pair["_merge"] == "both"
+    if not matched.all() or len(b) != int(matched.sum()):
+        raise ValueError(f"{len(a) - int(matched.sum())} site(s) of {names[0]} and {len(b) - int(matched.sum())} "
+                         f"of {names[1]} are missing from the other table; aggregate the same scores")
+    return pair.drop(columns="_merge")
+
+
+def compare_aggregates(vote: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """How often a majority vote and another aggregate (e.g. Dawid-Skene) give the same grade, per kind.
+
+    `vote`: `majority_vote` output; `other`: another aggregate of the same scores. Sites are matched
+    by name (`paired_scores`). Returns one row per kind (SCORE_KINDS order) with columns "sites",
+    "majority-vote ties" (sites where no grade has a majority, `vote_ties`), "share tied",
+    "same grade" (share of sites where both agree) and "same grade where tied" (NaN without ties).
+    """
+    pair = paired_scores(vote, other, ("vote", "other"))
+    tied = vote_ties(vote)
+    tied_at = vote[[*KEYS, "kind"]].assign(tied=tied.to_numpy())
+    pair = pair.merge(tied_at, on=[*KEYS, "kind"], validate="one_to_one")
+    rows = {}
+    for kind in SCORE_KINDS:
+        sub = pair[pair["kind"] == kind]
+        if sub.empty:
+            continue
+        same = (sub["vote"] == sub["other"]).to_numpy(dtype=bool)
+        ties = sub["tied"].to_numpy(dtype=bool)
+        rows[kind] = {"sites": len(sub), "majority-vote ties": int(ties.sum()), "share tied": ties.mean(),
+                      "same grade": same.mean(), "same grade where tied": same[ties].mean() if ties.any() else np.nan}
+    return pd.DataFrame(rows).T

@@ -14,6 +14,7 @@ Used by every chapter.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,93 @@ class LocalizationPlan:
     ablation_hands: int  # training hands of each ablation run (a subset of the training hands)
 
 
+SCORING_SCHEDULES: tuple[str, ...] = ("auto", "cosine", "plateau")
+"""Scoring learning-rate schedules (paper §3.4): warm-up + cosine for transformers, ReduceLROnPlateau for
+CNNs; "auto" picks by backbone family."""
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Everything that defines one joint-scoring training run (paper §3.2-3.4); saved as the checkpoint's JSON.
+
+    Model: backbone (timm name, pretrained=False), backbone_kwargs (extra `timm.create_model`
+    keywords, e.g. a smaller TinyViT for the CPU profile), crop_size (crop side, pixels), hidden
+    (head width; paper: 512), shared (one model for erosion and JSN, 11 logits) or independent
+    (one model per kind).
+    Crops (paper §3.2): eval_factor (area enlargement at evaluation, 2.5) and train_factor (the
+    (low, high) range of the random area enlargement in training, (1, 4)).
+    Loss (paper §3.3, eq. (3)): smoothing (p of the neighbour-smoothed targets, 0.4), gamma, alpha.
+    Training (paper §3.4): frozen_epochs at frozen_lr (backbone frozen), then unfrozen_epochs at
+    unfrozen_lr (all trained); AdamW with weight_decay, max gradient norm grad_clip, batch_size,
+    schedule (`SCORING_SCHEDULES`) with warmup_fraction, weighted_sampling (batches drawn with weights
+    inversely proportional to the grade's frequency), augment (the paper's augmentations), seed.
+    """
+
+    backbone: str = "tiny_vit_5m_224"
+    crop_size: int = 224
+    backbone_kwargs: dict = field(default_factory=dict)
+    hidden: int = 512
+    shared: bool = True
+    eval_factor: float = 2.5
+    train_factor: tuple[float, float] = (1.0, 4.0)
+    smoothing: float = 0.4
+    gamma: float = 2.0
+    alpha: float = 1.0
+    frozen_epochs: int = 50
+    unfrozen_epochs: int = 100
+    frozen_lr: float = 1e-3
+    unfrozen_lr: float = 5e-5
+    batch_size: int = 32
+    weight_decay: float = 1e-2
+    grad_clip: float = 1.0
+    schedule: str = "auto"
+    warmup_fraction: float = 0.05
+    weighted_sampling: bool = True
+    augment: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCORING_SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCORING_SCHEDULES}, got {self.schedule!r}")
+        if self.crop_size < 16 or self.batch_size < 1 or self.frozen_epochs < 0 or self.unfrozen_epochs < 0:
+            raise ValueError(f"crop_size must be >= 16, batch_size >= 1, epochs >= 0; got {self.crop_size}, "
+                             f"{self.batch_size}, {self.frozen_epochs}, {self.unfrozen_epochs}")
+        if self.frozen_epochs + self.unfrozen_epochs < 1 or self.frozen_lr <= 0 or self.unfrozen_lr <= 0:
+            raise ValueError("a scoring run needs at least one epoch and learning rates > 0")
+        low, high = (float(v) for v in self.train_factor)
+        if not 0 < low <= high or self.eval_factor <= 0:
+            raise ValueError(f"enlargement factors must be > 0 with low <= high, got train {self.train_factor}, "
+                             f"eval {self.eval_factor}")
+        if not 0 <= self.smoothing < 1 or self.gamma < 0 or self.alpha <= 0:
+            raise ValueError(f"need 0 <= smoothing < 1, gamma >= 0, alpha > 0; got {self.smoothing}, "
+                             f"{self.gamma}, {self.alpha}")
+        object.__setattr__(self, "train_factor", (low, high))
+        # JSON turns tuples into lists: hold list-valued timm keywords as tuples so a round trip compares equal.
+        object.__setattr__(self, "backbone_kwargs", {k: tuple(v) if isinstance(v, list) else v
+                                                     for k, v in dict(self.backbone_kwargs).items()})
+
+    @property
+    def kinds(self) -> tuple[tuple[str, ...], ...]:
+        """The score kinds of each model trained: (("erosion", "jsn"),) shared, else one model per kind."""
+        return (("erosion", "jsn"),) if self.shared else (("erosion",), ("jsn",))
+
+    def replace(self, **changes: Any) -> "ScoringConfig":
+        """A copy with some fields changed (the backbone comparison, a test's smaller run)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (tuples -> lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ScoringConfig":
+        """Inverse of `to_json`; unknown keys are refused."""
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown scoring config keys {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
 class Profile:
     """Sizes and budgets of one profile, one field per stage. Chapters read these; nothing else hard-codes them.
@@ -141,6 +229,7 @@ class Profile:
     data: DataConfig  # chapters 1-3
     localizer: LocalizerConfig  # chapter 4: the model and its training run
     localization: LocalizationPlan  # chapter 4: training hands and the ablation
+    scoring: ScoringConfig  # chapter 5: the joint-scoring model and its training run
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. a smaller data set for a test)."""
@@ -155,16 +244,24 @@ QUICK = Profile(
                               augment=Augment(5.0, 0.05, 0.03)),
     localization=LocalizationPlan(train_hands=700, render_size=400, ablation_epochs=5,
                                   ablation_backbones=("test_efficientnet", "test_resnet"), ablation_hands=300),
+    # TinyViT cut to ~1 M parameters (one block per stage, narrower), windows widened to the whole 16/8/4/2
+    # feature maps of a 64-px crop (the 224-px windows 7/7/14/7 would pad them 3-12 fold): ~5x faster on a CPU.
+    scoring=ScoringConfig(backbone="tiny_vit_5m_224", crop_size=64,
+                          backbone_kwargs=dict(embed_dims=(32, 64, 128, 160), depths=(1, 1, 2, 1),
+                                               num_heads=(1, 2, 4, 5), window_sizes=(8, 8, 4, 2)),
+                          frozen_epochs=1, unfrozen_epochs=15, frozen_lr=1e-3, unfrozen_lr=1e-3, batch_size=32),
 )
 
-FULL = Profile(
+# The full profile is the quick one at paper scale: only what differs is written.
+FULL = QUICK.replace(
     name="full",
     data=DataConfig(n_patients=330, image_size=2400),
-    localizer=LocalizerConfig(backbone="tf_efficientnetv2_s", input_size=(512, 384), pool_grid=(2, 1), hidden=512,
-                              epochs=150, switch_epoch=50, batch_size=32, lr=1e-3,
-                              augment=Augment(10.0, 0.1, 0.05)),
+    localizer=QUICK.localizer.replace(backbone="tf_efficientnetv2_s", input_size=(512, 384), epochs=150,
+                                      switch_epoch=50, batch_size=32, lr=1e-3, augment=Augment(10.0, 0.1, 0.05)),
     localization=LocalizationPlan(train_hands=2000, render_size=1200, ablation_epochs=60,
                                   ablation_backbones=("tf_efficientnetv2_s", "resnet50"), ablation_hands=1000),
+    scoring=QUICK.scoring.replace(crop_size=224, backbone_kwargs={}, frozen_epochs=50, unfrozen_epochs=100,
+                                  unfrozen_lr=5e-5),  # the paper's TinyViT-5M as timm builds it
 )
 
 PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}

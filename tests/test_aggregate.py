@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 from crowdkit.aggregation import DawidSkene, MajorityVote
 
-from rheumabook import aggregate, disease, raters
+from rheumabook import aggregate
 from rheumabook.joints import MAX_SCORE, SCORE_KINDS
-from rheumabook.metrics import weighted_accuracy, weighted_mae
+from rheumabook.phantom import disease, raters
+from rheumabook.schema import SCORES_COLUMNS
+from rheumabook.stats.metrics import weighted_accuracy, weighted_mae
 
-COLUMNS = list(raters.SCORE_COLUMNS)
+COLUMNS = list(SCORES_COLUMNS)
 
 
 def _tiny():
@@ -175,3 +177,39 @@ def test_bad_input():
         aggregate.majority_vote([1, 2, 3])
     with pytest.raises(ValueError, match="n_iter"):
         aggregate.dawid_skene(good, n_iter=0)
+
+
+# ---------------------------------------------------------------------------- comparing two aggregates
+
+
+def test_vote_ties_by_hand():
+    mv = aggregate.majority_vote(_tiny())
+    tied = aggregate.vote_ties(mv)
+    by_site = dict(zip(zip(mv["patient_id"], mv["joint"]), tied))
+    # 1,1,3: a majority; 2,0,4: three-way tie; 3,2 (a rater missing): tie; 4,4,4: unanimous
+    assert by_site == {("P1", "MCP2"): False, ("P1", "PIP3"): True, ("P2", "wrist"): True, ("P2", "CMC4"): False}
+
+
+def test_paired_scores_match_by_site_not_by_position(phantom):
+    _, scores = phantom
+    mv = aggregate.majority_vote(scores)
+    ds = aggregate.dawid_skene(scores, n_iter=5)
+    shuffled = ds.sample(frac=1.0, random_state=0)  # same rows, another order
+    pair = aggregate.paired_scores(mv, shuffled, ("mv", "ds"))
+    assert list(pair.columns) == ["patient_id", "hand", "joint", "kind", "mv", "ds"]
+    assert pair[["patient_id", "hand", "joint", "kind"]].equals(mv[["patient_id", "hand", "joint", "kind"]])
+    np.testing.assert_array_equal(pair["ds"].to_numpy(), ds["score"].to_numpy())  # ds came in mv's order
+    with pytest.raises(ValueError, match="missing from the other table"):
+        aggregate.paired_scores(mv, ds.iloc[1:])
+
+
+def test_compare_aggregates_counts_agreement_and_ties():
+    scores = _tiny()
+    mv = aggregate.majority_vote(scores)
+    other = mv.copy()
+    other.loc[(other["joint"] == "PIP3"), "score"] = 2  # disagree at the tied erosion site only
+    table = aggregate.compare_aggregates(mv, other.iloc[::-1])  # the order of `other` does not matter
+    assert list(table.index) == ["erosion", "jsn"]
+    assert table.loc["erosion", "sites"] == 2 and table.loc["erosion", "majority-vote ties"] == 1
+    assert table.loc["erosion", "same grade"] == 0.5 and table.loc["erosion", "same grade where tied"] == 0.0
+    assert table.loc["jsn", "same grade"] == 1.0 and table.loc["jsn", "share tied"] == 0.5

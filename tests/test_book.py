@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import json
 import os
 import re
@@ -55,12 +56,12 @@ BRANCH = CONFIG["repository"]["branch"]
 # the chapter's `rheumabook.book.headline(...)`. Chapter authors: add your key numbers.
 HEADLINE_CHECKS: dict[str, dict[str, tuple[float, float] | object]] = {
     "01_data": {  # the data set is the quick profile's phantom: its size follows from the profile
-        "n_radiographs": lambda n: n == QUICK.n_patients,
-        "n_joint_boxes": lambda n: n == QUICK.n_patients * 2 * len(JOINTS),
+        "n_radiographs": lambda n: n == QUICK.data.n_patients,
+        "n_joint_boxes": lambda n: n == QUICK.data.n_patients * 2 * len(JOINTS),
         "n_experts": (3, 3),
     },
     "02_aggregation": {  # issue 2: rater agreement ("1 vs 2") within +/-0.05 of Table 1's "Average expert"
-        "n_patients": lambda n: n == QUICK.n_patients,
+        "n_patients": lambda n: n == QUICK.data.n_patients,
         "expert_accuracy_erosion": (0.79 - 0.05, 0.79 + 0.05),
         "expert_mae_erosion": (0.48 - 0.05, 0.48 + 0.05),
         "expert_accuracy_jsn": (0.76 - 0.05, 0.76 + 0.05),
@@ -126,7 +127,11 @@ def test_chapter_opens_with_colab_setup_then_parameters(path):
     assert len(code) >= 3, f"{path.name}: expected the set-up, parameters and profile cells at least"
 
     setup = code[0]
-    assert "colab-setup" in setup.metadata.get("tags", []), f"{path.name}: first code cell must be tagged colab-setup"
+    tags = setup.metadata.get("tags", [])
+    assert "colab-setup" in tags, f"{path.name}: first code cell must be tagged colab-setup"
+    # Colab needs the cell; the HTML must not show it (a reader of the book installs nothing).
+    missing = [t for t in book.COLAB_SETUP_TAGS if t not in tags]
+    assert not missing, f"{path.name}: the Colab set-up cell lacks the tags {missing} (remove-cell: not in the HTML)"
     expected = book.colab_setup_source(REPO_URL, BRANCH)
     assert setup.source.strip() == expected.strip(), (
         f"{path.name}: the first code cell must be exactly the Colab set-up of the common brief, installing "
@@ -143,6 +148,21 @@ def test_chapter_opens_with_colab_setup_then_parameters(path):
         assert assigned[name] == default, f"{path.name}: parameter {name} defaults to {assigned[name]!r}, not {default!r}"
     rest = "\n".join(cell.source for cell in code[2:])
     assert re.search(r"get_profile\(\s*profile\s*\)", rest), f"{path.name}: no cell calls get_profile(profile)"
+
+
+def test_colab_setup_cell_is_the_source_with_its_tags():
+    cell = book.colab_setup_cell(REPO_URL, BRANCH)
+    assert cell.cell_type == "code" and cell.source == book.colab_setup_source(REPO_URL, BRANCH)
+    assert cell.metadata["tags"] == ["colab-setup", "remove-cell"] == list(book.COLAB_SETUP_TAGS)
+    assert f"git+{REPO_URL}@{BRANCH}" in cell.source
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=NAMES)
+def test_chapters_show_package_source_with_the_helper(path):
+    """Source is shown with `rheumabook.book.show_source`, never by printing and slicing `inspect.getsource`."""
+    cells = [i for i, cell in enumerate(_read(path).cells)
+             if cell.cell_type == "code" and "inspect.getsource" in cell.source]
+    assert not cells, f"{path.name}: cells {cells} print inspect.getsource(...); use show_source(obj, start=, end=)"
 
 
 def test_every_citation_is_in_the_bibliography():
@@ -285,6 +305,80 @@ def test_cached_chapter_is_found_by_jupyter_cache_the_way_myst_nb_looks(toy_book
         book.cache_executed(toy_book / "book" / "01_ok.ipynb", out / "seed1" / "01_ok.ipynb", out / "cache")
 
 
+# ------------------------------------------------------------------------------------------
+# Showing the package's source in a chapter (rheumabook.book.show_source)
+# ------------------------------------------------------------------------------------------
+
+def _sample(reference="mean"):
+    """A docstring
+    on two lines."""
+    total = 0
+    if reference == "mean":
+        total += 1  # the mean branch
+    elif reference == "median":
+        total += 2
+    return total
+
+
+def test_source_listing_selects_lines_by_their_text():
+    whole = book.source_listing(_sample)
+    assert whole.splitlines()[0] == 'def _sample(reference="mean"):' and whole.endswith("return total")
+    branch = book.source_listing(_sample, start='if reference == "mean"', end="elif reference")
+    assert branch == 'if reference == "mean":\n    total += 1  # the mean branch'  # dedented, end excluded
+    body = book.source_listing(_sample, docstring=False)
+    assert "docstring" not in body and "on two lines" not in body
+    assert body.splitlines()[:2] == ['def _sample(reference="mean"):', "    total = 0"]
+    assert book.source_listing(_sample, start="return") == "return total"
+    with pytest.raises(ValueError, match="start='no such line'"):
+        book.source_listing(_sample, start="no such line")
+    with pytest.raises(ValueError, match="end='elif reference'"):  # the end is searched after the start
+        book.source_listing(_sample, start="elif reference", end="elif reference")
+
+
+def test_show_source_displays_a_highlighted_listing_with_a_caption_without_machine_paths(monkeypatch):
+    import IPython.display
+
+    from rheumabook import cache
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    assert book.show_source(cache.display_path, docstring=False) is None
+    (bundle, raw), = shown
+    assert raw and set(bundle) == {"text/markdown", "text/plain"}
+    markdown, plain = bundle["text/markdown"], bundle["text/plain"]
+    first = cache.display_path.__code__.co_firstlineno
+    head, code = markdown.split("\n\n", 1)
+    assert head.startswith("`rheumabook.cache.display_path` (rheumabook/cache.py, lines ")
+    last = first + len(inspect.getsource(cache.display_path).rstrip("\n").splitlines()) - 1
+    assert head.endswith(f"lines {first}-{last})")  # the docstring left out, the span is still the function's
+    listing = book.source_listing(cache.display_path, docstring=False)
+    assert code == f"```python\n{listing}\n```"
+    assert plain.endswith(listing) and plain.startswith("# rheumabook.cache.display_path (rheumabook/cache.py")
+    assert str(book.REPO_ROOT) not in markdown + plain
+    shown.clear()
+    book.show_source(_sample, start="return", caption=False)
+    assert shown[0][0]["text/markdown"] == "```python\nreturn total\n```"
+
+
+def _with_fence():
+    return "```"  # a Markdown fence inside the code
+
+
+def test_show_source_fence_outlasts_backticks_in_the_code(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    book.show_source(_with_fence, caption=False)
+    assert shown[0]["text/markdown"] == f"````python\n{book.source_listing(_with_fence)}\n````"
+
+
+def test_locate_book_finds_the_book_above_the_start_else_this_checkout(toy_book, tmp_path):
+    assert book.locate_book(toy_book / "book") == toy_book.resolve()
+    assert book.locate_book(tmp_path) == book.REPO_ROOT  # outside any book: the checkout's (tests, `make`)
+    assert (book.REPO_ROOT / "_toc.yml").is_file() and (book.REPO_ROOT / "rheumabook" / "book").is_dir()
+
+
 def test_sphinx_extension_drops_widget_views_but_keeps_other_renderings():
     from docutils import nodes
     from docutils.frontend import get_default_settings
@@ -338,7 +432,13 @@ def test_sphinx_extension_emits_each_script_once():
 # ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def executed_run(tmp_path_factory):
+def run_artifacts(tmp_path_factory):
+    """The fresh artifacts folder ($RHEUMABOOK_ARTIFACTS) of the session's chapter run."""
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def executed_run(run_artifacts):
     """Run every chapter once with the runner (quick profile, fresh artifacts), seed the test build's cache.
 
     Returns (metrics dict, failures dict chapter -> message, timings dict).
@@ -348,7 +448,7 @@ def executed_run(tmp_path_factory):
     shutil.rmtree(EXECUTED, ignore_errors=True)
     shutil.rmtree(TEST_BUILD, ignore_errors=True)  # no stale pages or cache records
     EXECUTED.mkdir(parents=True)
-    artifacts = tmp_path_factory.mktemp("artifacts")
+    artifacts = run_artifacts
     env = {**os.environ, "RHEUMABOOK_PROFILE": "quick", "RHEUMABOOK_ARTIFACTS": str(artifacts)}
     log = EXECUTED / "run.log"
     with open(log, "w") as handle:
@@ -395,6 +495,61 @@ def test_chapter_headline_numbers(executed_run, name):
         else:
             low, high = check
             assert value is not None and low <= value <= high, f"{name}: headline {key} = {value!r} not in [{low}, {high}]"
+
+
+def _output_texts(output) -> list[str]:
+    """What a notebook output shows as text or HTML: stream text, text/* renderings, a traceback."""
+    if output.output_type == "stream":
+        return [output.text]
+    if output.output_type == "error":
+        return list(output.traceback)
+    return [value if isinstance(value, str) else "".join(value)
+            for mime, value in output.get("data", {}).items() if mime.startswith("text/")]
+
+
+def _machine_paths(nb, paths) -> list[str]:
+    """'cell 7: /home/me/... in "...context..."' for every output of `nb` that shows one of `paths`."""
+    # Both spellings of each folder (/tmp may be a link), longest first; "/" alone says nothing.
+    wanted = sorted({str(form) for p in paths for form in (Path(p), Path(p).resolve()) if len(Path(p).parts) > 1},
+                    key=len, reverse=True)
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            for text in _output_texts(output):
+                for path in wanted:
+                    at = text.find(path)
+                    if at >= 0:
+                        found.append(f"cell {index}: {path} in {text[max(0, at - 60):at + len(path) + 60]!r}")
+                        break
+    return found
+
+
+def test_machine_path_check_finds_paths_in_text_and_html_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    home = str(Path.home())
+    nb.cells = [
+        nbformat.v4.new_code_cell("a", outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                                        text=f"wrote {tmp_path}/phantom\n")]),
+        nbformat.v4.new_code_cell("b", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": f"<td>{home}/data</td>", "image/png": "iVBOR"})]),
+        nbformat.v4.new_code_cell("c", outputs=[nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "wrote <artifacts>/phantom/quick-seed0"}, execution_count=1)]),
+    ]
+    found = _machine_paths(nb, [tmp_path, home, ROOT])
+    assert [f.split(":")[0] for f in found] == ["cell 0", "cell 1"], found
+    assert str(tmp_path) in found[0]
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", NAMES)
+def test_chapter_prints_no_machine_paths(executed_run, run_artifacts, name):
+    """The rendered book shows no absolute path of the machine that ran it: not the checkout, the
+    artifacts folder or the home folder (print `rheumabook.cache.display_path(path)` instead)."""
+    _, failures, _ = executed_run
+    if name in failures:
+        pytest.fail(failures[name])
+    found = _machine_paths(_read(EXECUTED / f"{name}.ipynb"), [ROOT, run_artifacts, Path.home()])
+    assert not found, f"{name}: outputs show machine paths:\n" + "\n".join(found)
 
 
 @pytest.mark.book

@@ -1,4 +1,4 @@
-"""Tests of rheumabook.data: the book's layout, the phantom writer, the public-release adapter."""
+"""Tests of rheumabook.data: the book's layout, the phantom writer, the public-release adapter, chapter data."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rheumabook import data
-from rheumabook.data import BOX_COLUMNS, DatasetError, MissingDatasetFileError
+from rheumabook import cache, data
+from rheumabook.data import DatasetError, MissingDatasetFileError, release, tables
+from rheumabook.schema import BOX_COLUMNS, BOXES_COLUMNS, SCORES_COLUMNS, TRUTH_COLUMNS
 from rheumabook.joints import EROSION_SITES, HANDS, JOINTS, JSN_SITES, SITE_BY_NAME, applies
-from rheumabook.profiles import QUICK
+from rheumabook.profiles import QUICK, DataConfig
 
 SIZE = 480  # small radiographs keep the phantom tests fast
 
@@ -36,9 +37,9 @@ def _tiny_tables(patients=("P0000", "P0001"), width=120, height=60):
                     for expert in ("1", "2"):
                         if value is not pd.NA:
                             scores.append((p, hand, joint, expert, kind, value))
-    boxes = pd.DataFrame(boxes, columns=data.BOXES_COLUMNS)
-    truth = pd.DataFrame(truth, columns=data.TRUTH_COLUMNS).astype({"erosion": "Int64", "jsn": "Int64"})
-    scores = pd.DataFrame(scores, columns=data.SCORES_COLUMNS).astype({"score": "Int64"})
+    boxes = pd.DataFrame(boxes, columns=BOXES_COLUMNS)
+    truth = pd.DataFrame(truth, columns=TRUTH_COLUMNS).astype({"erosion": "Int64", "jsn": "Int64"})
+    scores = pd.DataFrame(scores, columns=SCORES_COLUMNS).astype({"score": "Int64"})
     return boxes, truth, scores
 
 
@@ -198,7 +199,8 @@ def test_duplicate_rows(tiny):
 
 def test_write_load_round_trip_matches_the_generators(tmp_path):
     """What load_dataset returns equals what phantom.render and raters.simulate_scores produce."""
-    from rheumabook import phantom, raters
+    from rheumabook import phantom
+    from rheumabook.phantom import raters
 
     root = data.write_phantom_dataset(tmp_path / "ds", 3, seed=11, size=SIZE, progress=False)
     ds = data.load_dataset(root, verify_images=True)
@@ -216,7 +218,7 @@ def test_write_load_round_trip_matches_the_generators(tmp_path):
         pd.testing.assert_frame_equal(ds.truth_of(pid).drop(columns="patient_id"),
                                       rad.truth[["hand", "joint", "erosion", "jsn"]].reset_index(drop=True),
                                       check_dtype=False)
-        truths.append(rad.truth.assign(patient_id=pid)[list(data.TRUTH_COLUMNS)])
+        truths.append(rad.truth.assign(patient_id=pid)[list(TRUTH_COLUMNS)])
         row = ds.patient_info.set_index("patient_id").loc[pid]
         assert row["pixel_spacing_mm"] == pytest.approx(rad.pixel_spacing_mm)
         assert (row["width"], row["height"]) == (rad.image.shape[1], rad.image.shape[0])
@@ -251,7 +253,8 @@ def test_same_seed_same_bytes_and_prefix(tmp_path):
 
 
 def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
-    from rheumabook import phantom, raters
+    from rheumabook import phantom
+    from rheumabook.phantom import raters
 
     calls = {"n": 0}
     real = phantom.render
@@ -300,33 +303,37 @@ def test_bad_arguments(tmp_path):
 
 
 def test_chapter_dataset_writes_once_then_reuses(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv(data.ARTIFACTS_ENV, str(tmp_path / "art"))
-    cfg = QUICK.replace(name="tiny", n_patients=2, image_size=SIZE)
+    monkeypatch.setenv(cache.ARTIFACTS_ENV, str(tmp_path / "art"))
+    cfg = QUICK.replace(name="tiny", data=DataConfig(n_patients=2, image_size=SIZE))
     ds = data.chapter_dataset(profile=cfg, seed=4, progress=False)
-    assert "Wrote the phantom data set" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Wrote the phantom data set to <artifacts>/phantom/tiny-seed4:" in out
+    assert str(tmp_path) not in out  # no machine path in what a chapter prints (it ends up in the HTML)
     root = tmp_path / "art" / "phantom" / "tiny-seed4"
     assert ds.root == root and ds.patients == ["P0000", "P0001"]
     stamp = (root / "dataset.json").stat().st_mtime_ns
     again = data.chapter_dataset(profile=cfg, seed=4, progress=False)
-    assert "Reusing the phantom data set" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Reusing the phantom data set in <artifacts>/phantom/tiny-seed4 " in out and str(tmp_path) not in out
     assert (root / "dataset.json").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(again.scores, ds.scores)
-    bigger = data.chapter_dataset(profile=cfg.replace(n_patients=3), seed=4, progress=False)
+    bigger = data.chapter_dataset(profile=cfg.replace(data=DataConfig(n_patients=3, image_size=SIZE)), seed=4,
+                                  progress=False)
     assert "Rewriting the phantom data set" in capsys.readouterr().out and len(bigger.patients) == 3
     pd.testing.assert_frame_equal(bigger.truth[bigger.truth["patient_id"] != "P0002"], ds.truth)
 
 
-def test_repo_root_found_from_book_folder(tmp_path, monkeypatch):
-    (tmp_path / "rheumabook").mkdir()
+def test_book_root_found_from_book_folder(tmp_path, monkeypatch):
     (tmp_path / "book").mkdir()
     (tmp_path / "_toc.yml").write_text("format: jb-book\n")
-    assert data.find_repo_root(tmp_path / "book") == tmp_path.resolve()
+    (tmp_path / "_config.yml").write_text("title: RheumaBook\n")
+    assert cache.find_book_root(tmp_path / "book") == tmp_path.resolve()
     monkeypatch.chdir(tmp_path / "book")
-    monkeypatch.delenv(data.ARTIFACTS_ENV, raising=False)
-    assert data.artifacts_dir() == tmp_path.resolve() / "artifacts"
-    monkeypatch.setenv(data.ARTIFACTS_ENV, str(tmp_path / "elsewhere"))
-    assert data.artifacts_dir() == tmp_path / "elsewhere"
-    assert data.find_repo_root(tmp_path.parent) is None or data.find_repo_root(tmp_path.parent) != tmp_path
+    monkeypatch.delenv(cache.ARTIFACTS_ENV, raising=False)
+    assert cache.artifacts_dir() == tmp_path.resolve() / "artifacts"
+    monkeypatch.setenv(cache.ARTIFACTS_ENV, str(tmp_path / "elsewhere"))
+    assert cache.artifacts_dir() == tmp_path / "elsewhere"
+    assert cache.find_book_root(tmp_path.parent) is None or cache.find_book_root(tmp_path.parent) != tmp_path
 
 
 # ---------------------------------------------------------------------------- the public release
@@ -400,7 +407,7 @@ def test_release_box_conversion_half_width():
 
 
 def test_release_joint_map_is_one_consistent_table():
-    keys = data.RELEASE_JOINT_MAP.assign(rj=data.RELEASE_JOINT_MAP["release_joint"].map(data._norm))
+    keys = data.RELEASE_JOINT_MAP.assign(rj=data.RELEASE_JOINT_MAP["release_joint"].map(release._norm))
     conflicts = keys.groupby(["rj", "release_finger"], dropna=False)["joint"].nunique()
     assert (conflicts == 1).all(), conflicts[conflicts > 1]
     assert set(data.RELEASE_JOINT_MAP["joint"]) == set(JOINTS)
@@ -408,7 +415,7 @@ def test_release_joint_map_is_one_consistent_table():
         site = SITE_BY_NAME[joint]
         if site.finger is not None and site.level != "IP":
             level = "CMC" if site.level == "CMC" else site.level
-            assert data._JOINT_LOOKUP[(data._norm(level), site.finger)] == joint
+            assert release._JOINT_LOOKUP[(release._norm(level), site.finger)] == joint
 
 
 @pytest.mark.parametrize(
@@ -471,34 +478,6 @@ def test_to_long_and_uniform_truth():
         data.uniform_truth(jsn=5)
 
 
-def test_patient_icc_against_hand_computed_anova():
-    # two patients, three sites each (erosion at IP, DIP2, DIP3 of the left hand)
-    rows = [("A", "left", j, s) for j, s in zip(("IP", "DIP2", "DIP3"), (1, 2, 3))]
-    rows += [("B", "left", j, s) for j, s in zip(("IP", "DIP2", "DIP3"), (4, 5, 5))]
-    t = pd.DataFrame(rows, columns=["patient_id", "hand", "joint", "erosion"]).assign(jsn=pd.NA)
-    # by hand: means 2 and 14/3, grand 10/3; SSB = 3*(4/3)^2*2 = 32/3, MSB = 32/3;
-    # SSW = 2 + 2/3 = 8/3, MSW = (8/3)/4 = 2/3; ICC = (32/3 - 2/3) / (32/3 + 2*2/3) = 30/36
-    assert data.patient_icc(t, "erosion") == pytest.approx(30 / 36)
-    same = t.assign(erosion=[2, 2, 2, 4, 4, 4])
-    assert data.patient_icc(same, "erosion") == pytest.approx(1.0)
-
-
-def test_site_correlation_is_spearman_per_site_pair():
-    rng = np.random.default_rng(0)
-    frames = []
-    for i in range(30):
-        t = data.uniform_truth(0, 0).assign(patient_id=f"P{i}")
-        t["erosion"] = pd.array(np.where(t["erosion"].isna(), pd.NA, rng.integers(0, 6, 42)), dtype="Int64")
-        frames.append(t)
-    truth = pd.concat(frames, ignore_index=True)
-    corr = data.site_correlation(truth, "erosion")
-    assert corr.shape == (2 * len(EROSION_SITES),) * 2
-    a = truth[(truth.hand == "left") & (truth.joint == "MCP2")]["erosion"].astype(float).to_numpy()
-    b = truth[(truth.hand == "right") & (truth.joint == "IP")]["erosion"].astype(float).to_numpy()
-    ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
-    assert corr.loc["left MCP2", "right IP"] == pytest.approx(np.corrcoef(ra, rb)[0, 1])
-
-
 def test_patients_csv_must_list_every_patient_with_its_size(tiny):
     pd.DataFrame({"patient_id": ["P0000"], "width": [120], "height": [60]}).to_csv(tiny / "patients.csv", index=False)
     with pytest.raises(DatasetError, match=r"boxes.csv line 44\b.*'P0001' is not listed in .*patients.csv"):
@@ -527,5 +506,5 @@ def test_rows_in_any_order_load_in_canonical_order(tiny):
 def test_patient_ids_sort_naturally():
     df = pd.DataFrame({"patient_id": ["10", "2", "1", "10"], "hand": ["left", "left", "right", "left"],
                        "joint": ["IP", "IP", "IP", "DIP2"]})
-    out = data._sort(df)
+    out = tables.sort_rows(df)
     assert list(zip(out["patient_id"], out["joint"])) == [("1", "IP"), ("2", "IP"), ("10", "IP"), ("10", "DIP2")]

@@ -1,12 +1,12 @@
-"""Tests of rheumabook.disease: the phantom's true erosion/JSN grades (paper §3.1, Fig. 1)."""
+"""Tests of rheumabook.phantom.disease: the phantom's true erosion/JSN grades (paper §3.1, Fig. 1)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rheumabook import disease
 from rheumabook.joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, applies
+from rheumabook.phantom import disease
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of rheumabook.metrics: class-weighted accuracy / MAE (paper §3.5) and bootstrap intervals."""
+"""Tests of rheumabook.stats.metrics: class-weighted accuracy / MAE (paper §3.5) and bootstrap intervals."""
 from __future__ import annotations
 
 import warnings
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from rheumabook.metrics import bootstrap_ci, paired, weighted_accuracy, weighted_mae
+from rheumabook.stats.metrics import bootstrap_ci, paired, weighted_accuracy, weighted_mae
 
 
 def test_hand_computed_cases():

@@ -1,4 +1,4 @@
-"""Tests of rheumabook.raters: simulated radiologists and the "1 vs 2" agreement (paper §3.1, Table 1)."""
+"""Tests of rheumabook.phantom.raters: the simulated radiologists and their scores (paper §3.1)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rheumabook import disease, raters
 from rheumabook.joints import MAX_SCORE, SCORE_KINDS, applies
-from rheumabook.metrics import weighted_accuracy, weighted_mae
+from rheumabook.phantom import disease, raters
+from rheumabook.schema import SCORES_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_rater_personalities():
 
 def test_simulated_scores_layout_and_missing(phantom):
     truth, scores = phantom
-    assert list(scores.columns) == list(raters.SCORE_COLUMNS)
+    assert list(scores.columns) == list(SCORES_COLUMNS)
     assert set(scores["expert_id"]) == {"R1", "R2", "R3"}
     assert scores["score"].dtype == np.int64
     for kind in SCORE_KINDS:
@@ -125,69 +125,7 @@ def test_empirical_confusion_matches_true_confusion():
             np.testing.assert_allclose(empirical, raters.confusion_matrix(rater, kind), atol=0.025)
 
 
-def _tiny_scores():
-    """Hand-made scores of two sites (erosion at MCP2 of the left and right hand)."""
-    rows = [("P1", "left", "MCP2", "R1", "erosion", 0), ("P1", "left", "MCP2", "R2", "erosion", 1),
-            ("P1", "left", "MCP2", "R3", "erosion", 2),
-            ("P1", "right", "MCP2", "R1", "erosion", 3), ("P1", "right", "MCP2", "R2", "erosion", 3)]
-    return pd.DataFrame(rows, columns=list(raters.SCORE_COLUMNS))
-
-
-def test_one_vs_two_reference_by_hand():
-    pairs = raters.one_vs_two(_tiny_scores()).set_index(["hand", "expert_id"])
-    # left: R1 vs mean(1, 2) = 1.5 -> 1 (halves down); R2 vs mean(0, 2) = 1; R3 vs mean(0, 1) = 0.5 -> 0
-    assert pairs.loc[("left", "R1"), "reference"] == 1
-    assert pairs.loc[("left", "R2"), "reference"] == 1
-    assert pairs.loc[("left", "R3"), "reference"] == 0
-    # right: R3 did not score; R1 and R2 are each other's reference; R3 has no row there
-    assert pairs.loc[("right", "R1"), "reference"] == 3 and pairs.loc[("right", "R2"), "reference"] == 3
-    assert ("right", "R3") not in pairs.index
-    with pytest.raises(ValueError, match="reference"):
-        raters.one_vs_two(_tiny_scores(), reference="median")
-
-
-def test_agreement_agrees_with_metrics_module(phantom):
-    _, scores = phantom
-    pairs = raters.one_vs_two(scores)
-    by_rater = raters.agreement_by_rater(scores).set_index(["kind", "expert_id"])
-    for (kind, expert), group in pairs.groupby(["kind", "expert_id"]):
-        assert by_rater.loc[(kind, expert), "accuracy"] == pytest.approx(weighted_accuracy(group["reference"], group["score"]))
-        assert by_rater.loc[(kind, expert), "mae"] == pytest.approx(weighted_mae(group["reference"], group["score"]))
-    table = raters.agreement_table(scores, n_boot=200, seed=1)
-    for kind in SCORE_KINDS:
-        assert table.loc[kind, "accuracy"] == pytest.approx(by_rater.loc[kind, "accuracy"].mean())
-        assert table.loc[kind, "mae"] == pytest.approx(by_rater.loc[kind, "mae"].mean())
-        assert table.loc[kind, "accuracy_low"] < table.loc[kind, "accuracy"] < table.loc[kind, "accuracy_high"]
-        assert table.loc[kind, "mae_low"] < table.loc[kind, "mae"] < table.loc[kind, "mae_high"]
-
-
-def test_calibrated_to_table1_average_expert(phantom):
-    """The phantom raters' 1-vs-2 agreement lands within +/-0.05 of paper Table 1 "Average expert"."""
-    _, scores = phantom
-    table = raters.agreement_table(scores)
-    for kind in SCORE_KINDS:
-        for metric in ("accuracy", "mae"):
-            target = raters.PAPER_AVERAGE_EXPERT[kind][metric]
-            assert abs(table.loc[kind, metric] - target) <= 0.05, (kind, metric, table.loc[kind, metric], target)
-    comparison = raters.paper_comparison(table)
-    assert comparison.loc[("erosion", "accuracy"), "paper"] == 0.79
-    np.testing.assert_allclose(comparison["difference"], comparison["phantom"] - comparison["paper"])
-
-
 def test_bad_input():
-    good = _tiny_scores()
-    with pytest.raises(ValueError, match="columns"):
-        raters.agreement_table(good.drop(columns="kind"))
-    with pytest.raises(ValueError, match="kind"):
-        raters.agreement_table(good.assign(kind="pain"))
-    with pytest.raises(ValueError, match="duplicate"):
-        raters.agreement_table(pd.concat([good, good.iloc[:1]]))
-    with pytest.raises(ValueError, match="0..5"):
-        raters.agreement_table(good.assign(score=7))
-    with pytest.raises(ValueError, match="no rows"):
-        raters.agreement_table(good.iloc[:0])
-    with pytest.raises(ValueError, match="two raters"):
-        raters.one_vs_two(good[good["expert_id"] == "R1"])
     with pytest.raises(ValueError, match="truth lacks"):
         raters.simulate_scores(pd.DataFrame({"hand": ["left"]}), np.random.default_rng(0))
     with pytest.raises(ValueError, match="Generator"):

@@ -1,4 +1,4 @@
-"""Tests of rheumabook.viz (chapter 1 helpers): what is drawn is what was asked for."""
+"""Tests of rheumabook.viz (the chapters' figures and browsers): what is drawn is what was asked for."""
 from __future__ import annotations
 
 import matplotlib
@@ -101,3 +101,71 @@ def test_widgets_live_follows_the_environment(monkeypatch):
     assert viz.widgets_live() is True
     monkeypatch.setenv(viz.WIDGETS_ENV, "0")
     assert viz.widgets_live() is False
+
+
+def test_draw_boxes_takes_arrays_a_single_box_and_nothing():
+    fig, ax = plt.subplots()
+    viz.draw_boxes(ax, None, np.array([[1.0, 2.0, 5.0, 9.0], [0.0, 0.0, 3.0, 3.0]]), color="red")
+    viz.draw_boxes(ax, None, [4, 4, 6, 8], labels=False)  # one box (4,)
+    viz.draw_boxes(ax, None, np.zeros((0, 4)))
+    rects = [(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in ax.patches]
+    assert rects == [(1.0, 2.0, 4.0, 7.0), (0.0, 0.0, 3.0, 3.0), (4.0, 4.0, 2.0, 4.0)]
+    assert not ax.texts  # an array has no joint names to write
+    with pytest.raises(ValueError, match="lacks columns"):
+        viz.draw_boxes(ax, None, pd.DataFrame({"x_min": [1.0]}))
+
+
+class _FakeSplit:
+    """What the seam figures read from a `seam.HandSplit`: seam (per row), band (x0, x1), energy, hand_of."""
+
+    def __init__(self, height=40, width=80, x=40):
+        self.seam = np.full(height, x)
+        self.band = (20, 60)
+        self.energy = np.zeros((height, 40))
+
+    def hand_of(self, boxes):
+        return np.where((boxes["x_min"] + boxes["x_max"]).to_numpy() / 2 < self.seam[0], "right", "left")
+
+
+def test_show_split_draws_the_seam_the_band_and_cut_boxes_in_red():
+    boxes = pd.DataFrame({"hand": ["right", "right"], "joint": ["MCP2", "IP"], "x_min": [5.0, 35.0],
+                          "y_min": [5.0, 5.0], "x_max": [15.0, 50.0], "y_max": [15.0, 15.0]})  # IP lies across the seam
+    fig, ax = plt.subplots()
+    viz.show_split(ax, np.zeros((40, 80), np.uint8), _FakeSplit(), boxes)
+    red = [r for r in ax.patches if r.get_edgecolor() == to_rgba("red")]
+    assert [(r.get_x(), r.get_linewidth()) for r in red] == [(35.0, 2.0)]
+    seam_line, *band_lines = ax.lines
+    np.testing.assert_array_equal(seam_line.get_xdata(), np.full(40, 40))
+    assert [line.get_xdata()[0] for line in band_lines] == [20, 60]
+    with pytest.raises(ValueError, match="keep_energy=True"):
+        split = _FakeSplit()
+        split.energy = None
+        viz.seam_figure(np.zeros((40, 80), np.uint8), split)
+
+
+def test_seam_explorer_splits_with_the_chosen_seam_config(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    from rheumabook import seam
+
+    class OnePatient:
+        patients = ["P0"]
+        image_ = np.zeros((64, 96), np.uint8)
+        image_[8:56, 8:40] = 200
+        image_[8:56, 56:88] = 200
+
+        def image(self, patient):
+            return self.image_
+
+        def boxes_of(self, patient):
+            return pd.DataFrame({"hand": ["right", "left"], "joint": ["MCP2", "MCP2"], "x_min": [10.0, 60.0],
+                                 "y_min": [10.0, 10.0], "x_max": [30.0, 80.0], "y_max": [30.0, 30.0]})
+
+    configs = []
+    real_split = seam.split_hands
+    monkeypatch.setattr(seam, "split_hands", lambda image, config, keep_energy: configs.append(config)
+                        or real_split(image, config=config, keep_energy=keep_energy))
+    widget = viz.seam_explorer(OnePatient())
+    assert configs == [seam.SeamConfig()]  # the controls start at the book's method (-1 = auto)
+    opening = next(c for c in widget.children[2].children if c.description == "opening")
+    opening.value = 0
+    assert configs[-1] == seam.SeamConfig(opening=0)

@@ -20,6 +20,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+__all__ = ["ArrayLike", "paired", "weighted_accuracy", "weighted_mae", "bootstrap_ci"]
+
 ArrayLike = Sequence[float] | np.ndarray | pd.Series | pd.api.extensions.ExtensionArray
 
 

@@ -26,7 +26,7 @@ histogram over a large cohort matches `TARGET_DISTRIBUTION` (which is our
 reading of Fig. 1; the paper gives no counts). Scores that do not apply to a
 site are <NA> (pandas "Int64"), never 0.
 
-Used by the phantom (H1), by `rheumabook.data` and by chapters 1-2.
+Used by `render` (the truth of a radiograph when none is given), by `rheumabook.data` and by chapters 1-2.
 """
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, SITES, applies
+from ..joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, SITES, applies
+
+__all__ = [
+    "HEALTHY_FRACTION", "TARGET_DISTRIBUTION", "SEVERITY_BETA", "GAIN", "SIGMA_PAIR", "SIGMA_SITE", "SIGMA_KIND",
+    "SUSCEPTIBILITY", "THRESHOLDS", "PatientDisease", "sample_patient", "sample_truth", "sample_cohort",
+    "grade_distribution", "fit_thresholds",
+]
 
 HEALTHY_FRACTION: float = 42 / 330
 """Share of normal patients in the paper's collection (§3.1: 42 of 330)."""

@@ -1,0 +1,105 @@
+"""What chapters 1-4 call to get their data: `chapter_dataset`, and the phantom's cache folder.
+
+Without a `data_root` a chapter works on the profile's phantom, written once to
+`phantom_dir(profile, seed)` under the artifacts folder (`cache.artifacts_dir`) and reused while
+its dataset.json matches what the profile asks for, the code that generated it included
+(`phantom_writer.generator_fingerprint`). With a `data_root` it reads the real data, in the
+book's layout or the public release's. What it prints names folders with `cache.display_path`,
+never an absolute path of the machine that ran it (it would end up in the rendered book).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..cache import artifacts_dir, display_path
+from ..schema import SCORES_COLUMNS
+from .dataset import LAYOUT_VERSION, Dataset, load_dataset
+from .errors import DatasetError, MissingDatasetFileError
+from .phantom_writer import generator_fingerprint, write_phantom_dataset
+from .release import RELEASE_BOX_COLUMNS, RELEASE_SCORE_COLUMNS, find_public_release, load_public_release
+from .tables import csv_header
+
+__all__ = ["phantom_dir", "chapter_dataset"]
+
+
+def phantom_dir(profile_name: str, seed: int) -> Path:
+    """Cache folder of a profile's phantom data set: `<artifacts>/phantom/<profile>-seed<seed>`."""
+    return artifacts_dir() / "phantom" / f"{profile_name}-seed{seed}"
+
+
+def chapter_dataset(data_root: Path | str | None = None, profile: Any = "auto", seed: int = 0, *,
+                    progress: bool = True) -> Dataset:
+    """The data set of chapters 1-4.
+
+    - `data_root` given: the real data, in the book's layout (`load_dataset`) or the public
+      release's (`find_public_release` + `load_public_release`), detected from the files.
+    - else: the profile's phantom (`profile.data.n_patients` radiographs at
+      `profile.data.image_size` px), written once to `phantom_dir(profile.name, seed)` and reused
+      while it matches. Prints which.
+    `profile` is a `profiles.Profile` or a name ("auto", "quick", "full").
+    """
+    from ..profiles import Profile, get_profile
+
+    if data_root is not None:
+        return _real_dataset(Path(data_root).expanduser())
+    cfg = profile if isinstance(profile, Profile) else get_profile(profile)
+    return _phantom_dataset(phantom_dir(cfg.name, seed), cfg.data.n_patients, seed, cfg.data.image_size, progress)
+
+
+def _real_dataset(data_root: Path) -> Dataset:
+    """The real data set in `data_root`: the book's layout if it has one, else the public release's files."""
+    if not data_root.is_dir():
+        raise MissingDatasetFileError(f"data_root {data_root} is not a folder; point it at the real data set "
+                                      f"(the book's layout or the public release's CSVs and images)")
+    if (data_root / "dataset.json").is_file() or set(SCORES_COLUMNS) <= csv_header(data_root / "scores.csv"):
+        ds = load_dataset(data_root)
+        print(f"Real data set from {display_path(data_root)}: {ds!r}")
+        return ds
+    found = find_public_release(data_root)
+    if found is None:
+        raise MissingDatasetFileError(
+            f"{data_root}: neither the book's layout (scores.csv, boxes.csv, images/) nor the public release "
+            f"(a CSV with columns {', '.join(RELEASE_SCORE_COLUMNS)}, one with {', '.join(RELEASE_BOX_COLUMNS)}, "
+            f"and a folder of images)")
+    ds = load_public_release(*found)
+    print(f"Public release from {display_path(data_root)} (scores {found[0].name}, boxes {found[1].name}, "
+          f"images {display_path(found[2])}): {ds!r}")
+    return ds
+
+
+def _cache_matches(ds: Dataset, n_patients: int, seed: int, size: int) -> Optional[str]:
+    """None if a cached phantom is what the profile asks for, else why not."""
+    want = {"kind": "phantom", "n_patients": n_patients, "seed": seed, "size": size,
+            "layout_version": LAYOUT_VERSION, "generator_fingerprint": generator_fingerprint()}
+    for key, value in want.items():
+        if ds.info.get(key) != value:
+            return f"{key} is {ds.info.get(key)!r}, want {value!r}"
+    return None
+
+
+def _phantom_dataset(root: Path, n_patients: int, seed: int, size: int, progress: bool) -> Dataset:
+    """The phantom data set cached in `root`: reused while it matches, else (re)written."""
+    shown = display_path(root)
+    if (root / "dataset.json").is_file():
+        try:
+            ds = load_dataset(root)
+            why = _cache_matches(ds, n_patients, seed, size)
+        except DatasetError as exc:
+            why = f"it is unreadable ({exc})"
+        if why is None:
+            print(f"Reusing the phantom data set in {shown} ({n_patients} radiographs, written earlier).")
+            return ds
+        print(f"Rewriting the phantom data set in {shown}: {why}.")
+    start = time.perf_counter()
+    try:
+        write_phantom_dataset(root, n_patients, seed, size=size, overwrite=root.exists(), progress=progress)
+    except FileExistsError:
+        if not (root / "dataset.json").is_file():  # another process did not win the race either
+            raise
+        print(f"Another process wrote {shown} meanwhile; using it.")
+    else:
+        print(f"Wrote the phantom data set to {shown}: {n_patients} radiographs at {size} px "
+              f"in {time.perf_counter() - start:.0f} s.")
+    return load_dataset(root)

@@ -1,0 +1,98 @@
+"""The phantom's anatomy in millimetres (``shared/reference/hand-anatomy.md``) and its detector field.
+
+Round figures per finger (bone lengths, shaft widths, cortex), the healthy joint spaces,
+the head shapes, the rays' nominal angles, where the metacarpals sit on the carpus, the
+layout of the wrist before it is seated (`wrist._carpal_layout`) and what a JSN grade
+leaves of a joint space. Everything else in the package draws from these numbers; none
+of them depends on the image size.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "FIELD_WIDTH_MM", "ASPECT", "DEFAULT_SIZE", "MIN_SIZE", "UINT16_MAX",
+    "BONE_LENGTH_MM", "SHAFT_WIDTH_MM", "CORTEX_MM", "JOINT_SPACE_MM", "JSN_REMAINING",
+    "_HEAD_DEPTH", "_SOFT_BLUR_MM", "_SOFT_MM", "_MC_ANGLE", "_SPREAD_ANGLE", "_MC_ON_CARPAL", "_MC_CARPAL",
+    "_BRIDGE_MM", "_radius_top", "_RADIUS_X", "_ULNA", "_CARPAL_NAMES", "_CARPAL_START",
+]
+
+# --------------------------------------------------------------------------- geometry of the image
+
+FIELD_WIDTH_MM = 360.0
+"""Width of the detector field; ``pixel_spacing_mm = FIELD_WIDTH_MM / size``."""
+ASPECT = 0.75
+"""Image height / width (a landscape 4:3 image: 2048 x 1536 at the default size)."""
+DEFAULT_SIZE = 2048
+MIN_SIZE = 256
+UINT16_MAX = 4095
+"""uint16 output uses the 12-bit range 0..4095 (BitsStored = 12, as many hand radiographs)."""
+
+# --------------------------------------------------------------------------- anatomy (mm), hand-anatomy.md
+
+BONE_LENGTH_MM: dict[int, tuple[float, ...]] = {
+    1: (46.0, 31.0, 22.0),  # thumb: metacarpal, proximal, distal phalanx
+    2: (68.0, 40.0, 23.0, 17.0),  # fingers: metacarpal, proximal, middle, distal phalanx
+    3: (65.0, 45.0, 27.0, 18.0),
+    4: (58.0, 42.0, 26.0, 18.0),
+    5: (54.0, 33.0, 19.0, 16.0),
+}
+SHAFT_WIDTH_MM: dict[int, tuple[float, ...]] = {
+    1: (9.0, 8.4, 6.6),
+    2: (8.6, 8.6, 6.8, 5.6),
+    3: (8.8, 8.8, 7.0, 5.8),
+    4: (7.8, 8.0, 6.6, 5.4),
+    5: (7.4, 7.2, 6.0, 5.0),
+}
+CORTEX_MM = {"metacarpal": 2.0, "proximal": 1.5, "middle": 1.2, "distal": 0.9, "end": 0.5}
+"""Cortex thickness on the shafts and under the joint surfaces (the subchondral plate)."""
+
+JOINT_SPACE_MM: dict[str, float] = {
+    "MCP": 1.75, "PIP": 1.05, "DIP": 0.8, "IP": 0.8, "CMC": 1.25, "radiocarpal": 2.25,
+    "intercarpal": 1.5,  # not in the table; a round figure like the CMC spaces
+}
+"""Healthy joint space widths on a PA radiograph (mid-range of hand-anatomy.md)."""
+
+# Depth of a bone head's parabolic cap as a fraction of its width: MCP heads are round,
+# PIP/DIP heads (condyles) flatter. The next bone's base is the same cap shifted by the gap.
+_HEAD_DEPTH = {"MCP": 0.27, "MCP1": 0.2, "PIP": 0.12, "DIP": 0.10, "IP": 0.12, "CMC": 0.04, "tip": 0.55}
+_SOFT_BLUR_MM = 1.2  # blur of the skin edge
+_SOFT_MM = {"metacarpal": 5.5, "proximal": 4.6, "middle": 4.0, "distal": 3.6, "tip": 4.0}
+"""Soft tissue beside the bones of a finger (each side) and beyond the tip."""
+
+# Nominal ray angles in degrees from the hand's long axis, positive towards the thumb.
+_MC_ANGLE = {2: 8.0, 3: 1.5, 4: -6.0, 5: -12.5}
+_SPREAD_ANGLE = {2: 7.0, 3: 0.0, 4: -6.0, 5: -12.0}  # added to the phalanges per unit of spread
+_MC_ON_CARPAL = {2: 0.0, 3: 0.0, 4: 0.7, 5: -0.58}
+"""Where a metacarpal base sits on its carpal bone: offset of its axis from the bone's centre, in half-widths."""
+_MC_CARPAL = {2: ("trapezoid",), 3: ("capitate",), 4: ("hamate", "capitate"), 5: ("hamate",)}
+"""The carpal bone(s) each metacarpal base meets (the first one places it)."""
+
+# Damage: JSN grade -> remaining fraction of the joint space (grade 1 is focal, see _jsn_closure).
+JSN_REMAINING: dict[int, float] = {0: 1.0, 1: 0.8, 2: 0.6, 3: 0.3, 4: 0.0}
+_BRIDGE_MM = 0.5  # JSN 4: the bone ends overlap by this much, a bony bridge
+
+
+# --------------------------------------------------------------------------- wrist layout
+
+
+def _radius_top(x: np.ndarray) -> np.ndarray:
+    """y of the distal radius joint surface (radial inclination ~20 deg, slightly concave) at x in _RADIUS_X, mm."""
+    x = np.asarray(x, dtype=float)
+    return -15.5 + 0.36 * (x + 6.5) - 1.3 * (1.0 - ((x - 7.25) / 13.75) ** 2)
+
+
+_RADIUS_X = (-6.5, 21.0)  # ulnar corner (sigmoid notch) .. radial styloid; 27.5 mm wide
+_ULNA = (-15.0, 6.6, -17.5)  # head centre x, head half-width, top of the head dome (y)
+_CARPAL_NAMES = ("scaphoid", "lunate", "triquetrum", "trapezium", "trapezoid", "capitate", "hamate")
+# (cx, cy, a_l, a_r, b_d, b_u, rot_deg, power) before the layout search seats them; carpus ~27 mm tall
+_CARPAL_START = {
+    "scaphoid": (13.6, -5.0, 4.8, 4.8, 8.6, 8.6, 45.0, 2.3),
+    "lunate": (0.0, -7.0, 6.6, 6.6, 5.6, 5.6, 0.0, 2.6),
+    "triquetrum": (-12.0, -4.0, 5.2, 5.0, 5.4, 5.4, 0.0, 2.5),
+    "capitate": (1.0, 7.0, 5.2, 5.2, 8.3, 8.3, 0.0, 2.7),
+    "hamate": (-12.5, 6.0, 6.2, 6.2, 7.4, 7.4, 0.0, 2.8),
+    "trapezoid": (11.5, 9.0, 4.0, 4.0, 5.2, 5.2, 0.0, 2.8),
+    "trapezium": (19.0, 6.0, 4.5, 4.5, 5.6, 5.6, 45.0, 2.5),
+}
+

@@ -1,0 +1,105 @@
+"""Damage where it is scored (Sharp/van der Heijde, paper refs [38, 39]): JSN closures and erosion defects.
+
+JSN grade -> how much of a joint space closes (`_jsn_closure`: 1.0 / ~0.8 focal / ~0.6 /
+~0.3 / 0 with a bony bridge of the space is left); the caller grows both bone ends into
+the gap, so nothing outside the joint moves. Erosions are cut polygons (hand frame, mm)
+drawn as holes in bone and medulla: at a finger/CMC joint (`_finger_erosions`) grade 1 is
+one ~1 mm marginal defect, 2-4 larger defects shared between the two bone ends
+(`_erosion_split`: 2 = large but not past the bone's midline, 3 = past it, 4 = 3 + 1 or
+2 + 2), 5 = collapse of both bone ends; at the wrist sites (`_bites`) `grade` round bites
+at candidate margins. Each site's shapes come from its own uniforms, so damage at one
+joint never moves another.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .anatomy import _BRIDGE_MM, JSN_REMAINING
+from .outline import _circle, _JointGeo, _normal
+
+__all__ = ["_jsn_closure", "_erosion_split", "_finger_erosions", "_bites"]
+
+
+def _jsn_closure(grade: int, gap: float, u: np.ndarray) -> tuple[float, float]:
+    """Total closure of a joint space (mean, slope across the joint) for a JSN grade; u: 2 uniforms."""
+    if grade == 0:
+        return (0.0, 0.0)
+    if grade == 1:  # focal: one side of the joint narrowed to ~0.6, the other normal (mean ~0.8)
+        return (0.2 * gap, (0.2 if u[0] < 0.5 else -0.2) * gap)
+    if grade == 4:  # ankylosis: no space left, the bone ends bridge
+        return (gap + _BRIDGE_MM, 0.0)
+    remaining = JSN_REMAINING[grade] + 0.1 * (u[1] - 0.5)
+    return ((1.0 - remaining) * gap, 0.0)
+
+
+def _erosion_split(grade: int, u: float) -> list[tuple[int, int]]:
+    """Share a finger joint's erosion grade (1-4) between its bone ends: [(end, grade)], end 0 = proximal."""
+    first = 0 if u < 0.5 else 1
+    other = 1 - first
+    coin = (u * 2.0) % 1.0 < 0.5
+    if grade == 1:
+        return [(first, 1)]
+    if grade == 2:
+        return [(first, 2)] if coin else [(first, 1), (other, 1)]
+    # 3 and 4 take opposite branches of the coin, so one patient's grade 4 always shows more than its grade 3
+    if grade == 3:
+        return [(first, 3)] if coin else [(first, 2), (other, 1)]
+    return [(first, 2), (other, 2)] if coin else [(first, 3), (other, 1)]
+
+
+def _finger_erosions(j: _JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray]:
+    """Cut polygons (hand frame) for an erosion grade at a finger/CMC joint; u: >= 10 uniforms."""
+    if grade == 0:
+        return []
+    d, nv, g, c = j.axis, _normal(j.axis), j.gap, j.curv
+    ew = 2.0 * max(j.h_prox, j.h_dist)
+    if grade == 5:  # collapse of both bone ends: a wide ragged hole where the joint surfaces were
+        cuts = [_circle(j.centre, 0.56 * ew, g / 2 + 0.24 * ew, d, 28)]
+        for k in range(3):
+            a = 2 * np.pi * u[2 + k]
+            p = j.centre + np.cos(a) * (g / 2 + 0.24 * ew) * d + np.sin(a) * 0.56 * ew * nv
+            cuts.append(_circle(p, 0.15 * ew, 0.15 * ew, d, 16))
+        return cuts
+    cuts = []
+    for k, (end, eg) in enumerate(_erosion_split(grade, u[0])):
+        side = 1.0 if u[1 + k] < 0.5 else -1.0
+        h = j.h_prox if end == 0 else j.h_dist
+        sgn = -1.0 if end == 0 else 1.0  # proximal bone end lies at u < 0 in the joint frame
+        # each bone end's defect is placed in that bone's own frame
+        centre, d = (j.centre, j.axis) if end == 1 or j.axis_prox is None else (j.centre_prox, j.axis_prox)
+        nv = _normal(d)
+        jitter = u[4 + k]
+        if eg == 1:  # a discrete ~1 mm marginal defect in the bare area next to the cartilage
+            r, along = 0.7, 0.7
+            v_c = side * (h - 0.15)  # breaks the cortex: ~1.4 mm wide, ~0.85 mm deep
+            u_c = sgn * (g / 2 + 0.9 + 0.8 * jitter) - c * h**2
+        elif eg == 2:  # large, reaching in from the margin but not past the bone's midline
+            r = max(1.2, 0.26 * ew)
+            along = 0.9 * r
+            v_c = side * (h - 0.45 * r)  # reaches ~0.38 ew in from the margin
+            u_c = sgn * (g / 2 + 0.35 * along) - c * v_c**2
+        else:  # past the midline: ~1.5x the area of a grade 2, so 2 + 2 > 3 > 2 + 1
+            r = 0.29 * ew
+            along = 0.9 * r
+            v_c = side * 0.17 * ew  # spans -0.1 ew .. 0.44 ew across the joint surface
+            u_c = sgn * (g / 2 + 0.35 * along) - c * v_c**2
+        pts = _circle(np.zeros(2), r, along, np.array([0.0, 1.0]), 22)  # columns (across, along)
+        pu = u_c + pts[:, 1]
+        # keep the defect on its own side of the joint: the other bone end stays whole
+        pu = np.minimum(pu, -0.05) if end == 0 else np.maximum(pu, 0.05)
+        cuts.append(centre + np.outer(pu, d) + np.outer(v_c + pts[:, 0], nv))
+    return cuts
+
+
+def _bites(points: list[np.ndarray], grade: int, u: np.ndarray, r_scale: float = 1.0) -> list[np.ndarray]:
+    """Erosion defects at wrist sites: `grade` round bites (radius growing with the grade) at candidate margins."""
+    if grade == 0:
+        return []
+    r = (0.5 + 0.42 * min(grade, 4)) * r_scale
+    order = np.argsort(u[: len(points)])
+    cuts = []
+    for k in range(min(grade, len(points))):
+        p = points[order[k]]
+        cuts.append(_circle(p, r, r * (0.8 + 0.4 * u[6 + k % 4]), np.array([0.0, 1.0]), 18))
+    return cuts
+

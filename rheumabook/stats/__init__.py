@@ -1,0 +1,21 @@
+"""Statistics of the book: scoring metrics, rater agreement, cohort statistics.
+
+- `agreement`: the paper's "1 vs 2" rater agreement (Table 1 "Average expert").
+- `metrics`: class-weighted accuracy / MAE (paper §3.5) and (cluster) bootstrap intervals.
+- `cohort`: how alike a patient's joint scores are (`patient_icc`), which sites go together.
+- `truth`: aggregates and single raters scored against a known truth (the phantom).
+"""
+from . import agreement, cohort, metrics, truth
+from .agreement import (PAPER_AVERAGE_EXPERT, PAPER_AVERAGE_EXPERT_SD, Reference, agreement_by_rater,
+                        agreement_table, one_vs_two, paper_comparison)
+from .cohort import patient_icc, site_correlation
+from .metrics import bootstrap_ci, paired, weighted_accuracy, weighted_mae
+from .truth import against_truth, confusion_recovery, prior_recovery, raters_against_truth
+
+__all__ = [
+    "PAPER_AVERAGE_EXPERT", "PAPER_AVERAGE_EXPERT_SD", "Reference", "one_vs_two", "agreement_by_rater",
+    "agreement_table", "paper_comparison", "agreement",
+    "metrics", "cohort", "truth", "bootstrap_ci", "paired", "weighted_accuracy", "weighted_mae",
+    "patient_icc", "site_correlation", "against_truth", "raters_against_truth", "confusion_recovery",
+    "prior_recovery",
+]

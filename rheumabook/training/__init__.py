@@ -1,0 +1,18 @@
+"""Training shared by every model of the book: the fit loop and checkpoints.
+
+- `fit` (loop.py): a reproducible loop (AdamW, warm-up + cosine or plateau learning rate,
+  gradient clipping, bfloat16 autocast on CUDA, tqdm, a history DataFrame, per-epoch
+  evaluation); the caller supplies the model, its batches and its per-batch step.
+- `save_checkpoint` / `load_checkpoint` (checkpoint.py): safetensors weights + a JSON config
+  with a format tag, written atomically.
+
+Used by the localiser (`rheumabook.localize`); the scoring and pretraining stages reuse it.
+"""
+from .checkpoint import (Checkpoint, checkpoint_paths, config_from_json, config_to_json, load_checkpoint,
+                         read_checkpoint_header, save_checkpoint)
+from .loop import (SCHEDULERS, FitConfig, FitResult, StepContext, fit, make_optimizer, make_scheduler, seeded,
+                   warmup_cosine)
+
+__all__ = ["SCHEDULERS", "FitConfig", "FitResult", "StepContext", "fit", "make_optimizer", "make_scheduler",
+           "seeded", "warmup_cosine", "Checkpoint", "checkpoint_paths", "config_from_json", "config_to_json",
+           "load_checkpoint", "read_checkpoint_header", "save_checkpoint"]

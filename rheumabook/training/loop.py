@@ -1,0 +1,214 @@
+"""A training loop shared by the book's models: the localiser (chapter 4), scoring and pretraining next.
+
+`fit` runs epochs of optimiser steps; the caller supplies what is specific to its model:
+
+- the model, already built (build it with `seeded` so its initial weights follow the seed);
+- ``batches(epoch)``: the batches of one epoch, drawn from the caller's own seeded generators;
+- ``step(model, batch, context)``: the forward pass and the loss of one batch, returning
+  ``(loss, n_samples)``; it runs what should use mixed precision under ``context.autocast()``;
+- optionally ``evaluate(model, epoch)``: per-epoch metrics (a dict) for the history.
+
+The loop owns the rest, the same for every model: AdamW (optionally on parameter groups, e.g. a
+frozen backbone left out or given its own learning rate), the learning-rate schedule
+(`SCHEDULERS`: linear warm-up then cosine decay per step, ReduceLROnPlateau per epoch, or
+constant), gradient clipping, bfloat16 autocast on CUDA, a tqdm bar and the history DataFrame.
+It draws nothing from any random generator itself: with seeded inputs a run is reproducible
+bit for bit on a CPU. A two-stage run (frozen, then unfrozen) is two calls on the same model.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar, Union
+
+import pandas as pd
+import torch
+from torch import nn
+
+__all__ = ["SCHEDULERS", "FitConfig", "StepContext", "FitResult", "seeded", "warmup_cosine", "make_optimizer",
+           "make_scheduler", "fit"]
+
+SCHEDULERS: tuple[str, ...] = ("warmup_cosine", "plateau", "constant")
+"""Learning-rate schedules of `fit`: "warmup_cosine" (per step), "plateau" (per epoch), "constant"."""
+
+M = TypeVar("M", bound=nn.Module)
+Step = Callable[[nn.Module, Any, "StepContext"], tuple[torch.Tensor, int]]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The optimisation of one `fit` call.
+
+    epochs: >= 1. lr: the peak learning rate (AdamW); parameter groups may carry their own.
+    weight_decay: AdamW's decoupled weight decay. grad_clip: max global gradient norm; 0 or
+    None = no clipping. scheduler: one of `SCHEDULERS`.
+    "warmup_cosine": linear warm-up over `warmup_fraction` of all steps, then cosine decay to
+    `final_lr_fraction` of the peak (`warmup_cosine`). "plateau": ReduceLROnPlateau after each
+    epoch on the history column `plateau_metric` ("min" or "max" by `plateau_mode`), multiplying
+    the rate by `plateau_factor` after `plateau_patience` epochs without improvement.
+    autocast: bfloat16 autocast of what a step runs under ``context.autocast()``, on CUDA only.
+    """
+
+    epochs: int
+    lr: float
+    weight_decay: float = 0.0
+    grad_clip: Optional[float] = None
+    scheduler: str = "warmup_cosine"
+    warmup_fraction: float = 0.05
+    final_lr_fraction: float = 0.02
+    plateau_metric: str = "train_loss"
+    plateau_mode: str = "min"
+    plateau_factor: float = 0.1
+    plateau_patience: int = 2
+    autocast: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or not self.lr > 0:
+            raise ValueError(f"epochs must be >= 1 and lr > 0, got {self.epochs} and {self.lr}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if not 0 <= self.warmup_fraction < 1 or not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError(f"need 0 <= warmup_fraction < 1 and 0 <= final_lr_fraction <= 1, got "
+                             f"{self.warmup_fraction} and {self.final_lr_fraction}")
+        if self.plateau_mode not in ("min", "max"):
+            raise ValueError(f"plateau_mode must be 'min' or 'max', got {self.plateau_mode!r}")
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step function may need to know: the 1-based epoch, the 0-based index of this
+    optimiser step in the run, the device, and the autocast context to run its forward pass in."""
+
+    epoch: int
+    step: int
+    device: torch.device
+    autocast_enabled: bool
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast on CUDA when the config asks for it; otherwise a no-op context."""
+        if not self.autocast_enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns: the model (eval mode), the history (one row per epoch), seconds, the optimiser."""
+
+    model: nn.Module
+    history: pd.DataFrame
+    seconds: float
+    optimizer: torch.optim.Optimizer
+
+
+def seeded(seed: Optional[int], build: Callable[[], M]) -> M:
+    """``torch.manual_seed(seed)`` (unless None), then ``build()``: the initial weights follow the seed."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return build()
+
+
+def warmup_cosine(total_steps: int, warmup_fraction: float, final_fraction: float = 0.02) -> Callable[[int], float]:
+    """The learning-rate factor of step `step` (0-based): linear warm-up, then cosine decay to `final_fraction`.
+
+    The warm-up lasts round(total_steps * warmup_fraction) steps, at least 1.
+    """
+    warmup = max(1, int(round(total_steps * warmup_fraction)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def make_optimizer(model: nn.Module, config: FitConfig,
+                   param_groups: Optional[Iterable[dict]] = None) -> torch.optim.AdamW:
+    """AdamW over `param_groups` (torch's dicts: "params" plus per-group options such as "lr"), or
+    over all of the model's parameters that require a gradient (a frozen backbone is left out)."""
+    params = list(param_groups) if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires a gradient and no parameter groups were given")
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: FitConfig, steps_per_epoch: Optional[int]) -> Any:
+    """The scheduler `config.scheduler` names for `optimizer`; None for "constant"."""
+    if config.scheduler == "warmup_cosine":
+        if not steps_per_epoch or steps_per_epoch < 1:
+            raise ValueError(f"the warmup_cosine schedule needs steps_per_epoch >= 1, got {steps_per_epoch}")
+        factor = warmup_cosine(config.epochs * steps_per_epoch, config.warmup_fraction, config.final_lr_fraction)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if config.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=config.plateau_mode,
+                                                          factor=config.plateau_factor,
+                                                          patience=config.plateau_patience)
+    return None
+
+
+def _train_epoch(model: nn.Module, step: Step, batches: Iterable, optimizer: torch.optim.Optimizer,
+                 per_step: Any, config: FitConfig, context: StepContext) -> tuple[float, int]:
+    """One epoch of optimiser steps; returns (sample-weighted mean loss, steps taken so far)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    total, seen, n_steps = 0.0, 0, context.step
+    for batch in batches:
+        loss, n = step(model, batch, StepContext(context.epoch, n_steps, context.device, context.autocast_enabled))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        if per_step is not None:
+            per_step.step()
+        total += loss.item() * n
+        seen += n
+        n_steps += 1
+    if not seen:
+        raise ValueError(f"epoch {context.epoch} had no batches (or only empty ones); check the batches function")
+    return total / seen, n_steps
+
+
+def fit(model: nn.Module, step: Step, batches: Callable[[int], Iterable], config: FitConfig, *,
+        steps_per_epoch: Optional[int] = None, param_groups: Optional[Iterable[dict]] = None,
+        evaluate: Optional[Callable[[nn.Module, int], dict]] = None,
+        epoch_columns: Optional[Callable[[int], dict]] = None, device: Union[str, torch.device] = "cpu",
+        progress: bool = True, desc: str = "training", postfix: Sequence[str] = ("train_loss",)) -> FitResult:
+    """Train `model` for `config.epochs` epochs; see the module docstring for the roles of the callables.
+
+    steps_per_epoch: batches per epoch (needed by "warmup_cosine"). param_groups: AdamW's groups
+    (default: every parameter that requires a gradient). evaluate(model, epoch): metrics after
+    each epoch, added to its history row. epoch_columns(epoch): more columns of the row, written
+    first (e.g. which loss the epoch uses). postfix: history columns shown on the tqdm bar.
+    Returns a `FitResult`; history columns: epoch, epoch_columns' keys, train_loss, lr (of the
+    first group, at the end of the epoch), evaluate's keys, seconds (since `fit` started).
+    """
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    device = torch.device(device)
+    model.to(device).train()
+    optimizer = make_optimizer(model, config, param_groups)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    per_step = scheduler if config.scheduler == "warmup_cosine" else None
+    autocast = bool(config.autocast and device.type == "cuda")
+    history, n_steps = [], 0
+    bar = tqdm(range(1, config.epochs + 1), desc=desc, disable=not progress)
+    for epoch in bar:
+        row = {"epoch": epoch, **(epoch_columns(epoch) if epoch_columns else {})}
+        model.train()
+        context = StepContext(epoch, n_steps, device, autocast)
+        row["train_loss"], n_steps = _train_epoch(model, step, batches(epoch), optimizer, per_step, config, context)
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        if evaluate is not None:
+            row.update(evaluate(model, epoch))
+        row["seconds"] = time.perf_counter() - start
+        if config.scheduler == "plateau":
+            scheduler.step(row[config.plateau_metric])
+        history.append(row)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in postfix})
+    model.eval()
+    return FitResult(model, pd.DataFrame(history), time.perf_counter() - start, optimizer)

@@ -1,0 +1,133 @@
+"""Tests of rheumabook.training: the fit loop (schedules, parameter groups, determinism, history)
+and checkpoints (round trip for any config dataclass, atomic writes, clear errors)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rheumabook.training import (FitConfig, checkpoint_paths, fit, load_checkpoint, read_checkpoint_header,
+                                 save_checkpoint, seeded, warmup_cosine)
+
+
+def regression_problem(seed: int = 0):
+    """y = x @ w + 1 for 64 points in 3-D; a linear model can fit it exactly."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 3, generator=gen)
+    return x, x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 1
+
+
+def run(config: FitConfig, seed: int = 0, **kwargs):
+    """Fit a seeded linear model on `regression_problem` in batches of 16, shuffled by a seeded generator."""
+    x, y = regression_problem()
+    model = seeded(seed, lambda: nn.Linear(3, 1))
+    order = np.random.default_rng(seed)
+
+    def batches(epoch):
+        return (torch.from_numpy(i) for i in np.array_split(order.permutation(len(x)), 4))
+
+    def step(model, idx, context):
+        with context.autocast():
+            pred = model(x[idx])
+        return nn.functional.mse_loss(pred.float(), y[idx]), len(idx)
+
+    def evaluate(model, epoch):
+        with torch.no_grad():
+            return {"val_loss": nn.functional.mse_loss(model(x), y).item()}
+
+    return fit(model, step, batches, config, steps_per_epoch=4, evaluate=evaluate, progress=False, **kwargs)
+
+
+def test_fit_learns_is_deterministic_and_records_history():
+    cfg = FitConfig(epochs=30, lr=0.1, grad_clip=1.0)
+    a, b = run(cfg), run(cfg)
+    assert list(a.history.columns) == ["epoch", "train_loss", "lr", "val_loss", "seconds"]
+    assert a.history["val_loss"].iloc[-1] < 0.05 * a.history["val_loss"].iloc[0]
+    assert a.history.drop(columns="seconds").equals(b.history.drop(columns="seconds"))
+    assert not a.model.training
+
+
+def test_warmup_cosine_schedule_values():
+    f = warmup_cosine(100, 0.1, 0.02)
+    assert [f(s) for s in range(3)] == pytest.approx([0.1, 0.2, 0.3])
+    assert f(9) == pytest.approx(1.0) and f(10) == pytest.approx(1.0)
+    assert f(100) == pytest.approx(0.02) and 0.02 < f(55) < 1
+    history = run(FitConfig(epochs=5, lr=1.0, warmup_fraction=0.1)).history
+    assert history["lr"].iloc[-1] == pytest.approx(0.02)  # 20 steps: decayed to the floor
+
+
+def test_plateau_scheduler_cuts_the_rate_when_the_metric_stalls():
+    h = run(FitConfig(epochs=12, lr=1e-6, scheduler="plateau", plateau_metric="val_loss", plateau_patience=1,
+                      plateau_factor=0.5)).history
+    assert h["lr"].iloc[0] == pytest.approx(1e-6) and h["lr"].iloc[-1] < 1e-6  # too slow to improve: cut
+    assert (np.diff(h["lr"]) <= 0).all()
+    with pytest.raises(ValueError, match="scheduler"):
+        FitConfig(epochs=1, lr=1.0, scheduler="step")
+
+
+def test_param_groups_and_frozen_parameters():
+    x, y = regression_problem()
+    model = seeded(0, lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1)))
+    frozen = model[0].weight.detach().clone()
+    model[0].requires_grad_(False)  # stage 1: the "backbone" frozen
+    step = lambda m, idx, c: (nn.functional.mse_loss(m(x[idx]), y[idx]), len(idx))  # noqa: E731
+    batches = lambda epoch: [torch.arange(64)]  # noqa: E731
+    fit(model, step, batches, FitConfig(epochs=3, lr=0.1, scheduler="constant"), progress=False)
+    assert torch.equal(model[0].weight, frozen)
+    model[0].requires_grad_(True)  # stage 2: everything, the backbone at a tenth of the rate
+    groups = [{"params": model[0].parameters(), "lr": 0.01}, {"params": model[1].parameters()}]
+    result = fit(model, step, batches, FitConfig(epochs=2, lr=0.1, scheduler="constant"), param_groups=groups,
+                 progress=False)
+    assert not torch.equal(model[0].weight, frozen)
+    assert [g["lr"] for g in result.optimizer.param_groups] == [0.01, 0.1]
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="nothing to train"):
+        fit(model, step, batches, FitConfig(epochs=1, lr=0.1), steps_per_epoch=1, progress=False)
+    with pytest.raises(ValueError, match="no batches"):
+        fit(nn.Linear(3, 1), step, lambda epoch: [], FitConfig(epochs=1, lr=0.1, scheduler="constant"),
+            progress=False)
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    width: int = 4
+    note: str = "x"
+
+
+def build_tiny(config: TinyConfig) -> nn.Module:
+    return nn.Linear(3, config.width)
+
+
+def test_checkpoint_round_trip_atomic_and_generic_over_the_config(tmp_path):
+    model = seeded(0, lambda: build_tiny(TinyConfig(width=5)))
+    path = save_checkpoint(tmp_path / "ckpt" / "m", model, TinyConfig(width=5), format="test/1",
+                           extra={"loss": np.float32(0.5)}, labels=["a", "b"])
+    weights, meta = checkpoint_paths(tmp_path / "ckpt" / "m.json")
+    assert path == weights and weights.suffix == ".safetensors" and meta.is_file()
+    assert json.loads(meta.read_text())["labels"] == ["a", "b"]
+    assert not list((tmp_path / "ckpt").glob(".*"))  # no temporary files left behind
+    ckpt = load_checkpoint(tmp_path / "ckpt" / "m", format="test/1", config_type=TinyConfig, build=build_tiny,
+                           expect={"labels": ["a", "b"]})
+    assert ckpt.config == TinyConfig(width=5) and ckpt.extra == {"loss": 0.5} and not ckpt.model.training
+    assert all(torch.equal(a, b) for a, b in zip(ckpt.model.state_dict().values(), model.state_dict().values()))
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    save_checkpoint(tmp_path / "m", build_tiny(TinyConfig()), TinyConfig(), format="test/1", labels=["a"])
+    load = lambda **kw: load_checkpoint(tmp_path / "m", config_type=TinyConfig, build=build_tiny, **kw)  # noqa: E731
+    with pytest.raises(FileNotFoundError, match="pair"):
+        read_checkpoint_header(tmp_path / "nothing", format="test/1")
+    with pytest.raises(ValueError, match="not a 'other/1' checkpoint"):
+        load(format="other/1")
+    with pytest.raises(ValueError, match="labels"):
+        load(format="test/1", expect={"labels": ["b"]})
+    with pytest.raises(ValueError, match="do not fit"):  # weights of another shape's model
+        load_checkpoint(tmp_path / "m", format="test/1", config_type=TinyConfig,
+                        build=lambda c: nn.Sequential(nn.Linear(3, c.width)))
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load(format="test/1")
