@@ -28,31 +28,60 @@ class DataConfig:
 
     n_patients: int  # phantom radiographs in the chapter data set
     image_size: int  # long side of a phantom radiograph, pixels
+    comparison_cohorts: int = 10  # chapter 2: independent phantom cohorts (scores only) comparing the aggregates
+    comparison_patients: int = 60  # chapter 2: patients per comparison cohort
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Ranges of the random geometric augmentation (uniform in each range); all zero = none.
+    """Ranges of the random augmentation of the localiser's training (uniform in each range); all zero = none.
 
-    rotation_deg: rotation about the image centre, +- degrees. scale: zoom factor 1 +- scale.
-    shift: translation, +- this fraction of the width (x) and height (y). No flips: the right
-    hand is already mirrored into left orientation, so a flip would only teach a hand that
-    never occurs.
+    Geometry (boxes move along): rotation_deg: rotation about the image centre, +- degrees.
+    scale: zoom factor 1 +- scale. shift: translation, +- this fraction of the width (x) and
+    height (y). frame_jitter: the framing varies (`localize.framing`): width and height zoomed
+    independently by 1 +- frame_jitter and shifted by +- half that. No flips: the right hand is
+    already mirrored into left orientation, so a flip would only teach a hand that never occurs.
+    Domain randomisation (`localize.augment.randomize_appearance`; the image only): contrast
+    (log contrast factor +- contrast, brightness +- contrast / 4), gamma (log gamma +- gamma),
+    invert (probability of a negative image), blur (Gaussian sigma up to `blur` px of the
+    input), noise (Gaussian noise of standard deviation up to `noise`, on a 0..1 scale),
+    plates (probability of an occluding marker plate, a bright or dark rectangle).
     """
 
     rotation_deg: float = 0.0
     scale: float = 0.0
     shift: float = 0.0
+    frame_jitter: float = 0.0
+    contrast: float = 0.0
+    gamma: float = 0.0
+    invert: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    plates: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rotation_deg < 0 or not 0 <= self.scale < 1 or not 0 <= self.shift < 0.5:
             raise ValueError(f"augmentation ranges must be rotation_deg >= 0, 0 <= scale < 1, 0 <= shift < 0.5; "
                              f"got {self}")
+        if not 0 <= self.frame_jitter < 0.5 or min(self.contrast, self.gamma, self.blur, self.noise) < 0:
+            raise ValueError(f"need 0 <= frame_jitter < 0.5 and contrast, gamma, blur, noise >= 0; got {self}")
+        if not (0 <= self.invert <= 1 and 0 <= self.plates <= 1):
+            raise ValueError(f"invert and plates are probabilities in [0, 1]; got {self}")
+
+    @property
+    def geometric(self) -> bool:
+        """Whether the image (and its boxes) are warped: rotation, zoom, shift or framing jitter."""
+        return bool(self.rotation_deg or self.scale or self.shift or self.frame_jitter)
+
+    @property
+    def photometric(self) -> bool:
+        """Whether the appearance is randomised (contrast, gamma, inversion, blur, noise, plates)."""
+        return bool(self.contrast or self.gamma or self.invert or self.blur or self.noise or self.plates)
 
     @property
     def active(self) -> bool:
         """Whether any augmentation is switched on."""
-        return bool(self.rotation_deg or self.scale or self.shift)
+        return self.geometric or self.photometric
 
 
 LOSS_KINDS: tuple[str, ...] = ("schedule", "mse", "diou")
@@ -69,6 +98,8 @@ class LocalizerConfig:
     Training: epochs, loss (`LOSS_KINDS`), switch_epoch, batch_size, lr (AdamW, cosine decay
     after a short warm-up), weight_decay (paper §3.4: 1e-2), grad_clip (max gradient norm;
     paper §3.4 clips), augment, seed.
+    Data: framing (crop each hand image to its foreground before resizing, `localize.framing`;
+    the same at training and inference; checkpoints saved before it existed read as False).
     """
 
     backbone: str
@@ -85,6 +116,7 @@ class LocalizerConfig:
     grad_clip: float = 5.0
     warmup_fraction: float = 0.05
     augment: Augment = field(default_factory=Augment)
+    framing: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,7 +149,7 @@ class LocalizerConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown localiser config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{**d, "augment": Augment(**d.get("augment", {}))})
+        return cls(**{"framing": False, **d, "augment": Augment(**d.get("augment", {}))})
 
 
 @dataclass(frozen=True)
@@ -129,6 +161,7 @@ class LocalizationPlan:
     ablation_epochs: int  # epochs of each Table 2 ablation run
     ablation_backbones: tuple[str, ...]  # (efficientnet-like, resnet-like) timm names
     ablation_hands: int  # training hands of each ablation run (a subset of the training hands)
+    ablation_seeds: int = 3  # seeds per ablation variant: chapter 4 shows means with t-intervals over them
 
 
 SCORING_SCHEDULES: tuple[str, ...] = ("auto", "cosine", "plateau")
@@ -236,12 +269,15 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
 
+DOMAIN_RANDOMISATION = dict(frame_jitter=0.08, contrast=0.4, gamma=0.4, invert=0.1, blur=1.2, noise=0.04, plates=0.3)
+"""The localiser's domain randomisation (issue 9): appearance and framing varied well past the phantom's own range."""
+
 QUICK = Profile(
     name="quick",
     data=DataConfig(n_patients=60, image_size=1400),
     localizer=LocalizerConfig(backbone="test_efficientnet", input_size=(160, 128), pool_grid=(2, 1), hidden=512,
                               epochs=10, switch_epoch=4, batch_size=16, lr=2e-3,
-                              augment=Augment(5.0, 0.05, 0.03)),
+                              augment=Augment(5.0, 0.05, 0.03, **DOMAIN_RANDOMISATION)),
     localization=LocalizationPlan(train_hands=700, render_size=400, ablation_epochs=5,
                                   ablation_backbones=("test_efficientnet", "test_resnet"), ablation_hands=300),
     # TinyViT cut to ~1 M parameters (one block per stage, narrower), windows widened to the whole 16/8/4/2
@@ -255,11 +291,13 @@ QUICK = Profile(
 # The full profile is the quick one at paper scale: only what differs is written.
 FULL = QUICK.replace(
     name="full",
-    data=DataConfig(n_patients=330, image_size=2400),
+    data=DataConfig(n_patients=330, image_size=2400, comparison_cohorts=20, comparison_patients=330),
     localizer=QUICK.localizer.replace(backbone="tf_efficientnetv2_s", input_size=(512, 384), epochs=150,
-                                      switch_epoch=50, batch_size=32, lr=1e-3, augment=Augment(10.0, 0.1, 0.05)),
+                                      switch_epoch=50, batch_size=32, lr=1e-3,
+                                      augment=Augment(10.0, 0.1, 0.05, **DOMAIN_RANDOMISATION)),
     localization=LocalizationPlan(train_hands=2000, render_size=1200, ablation_epochs=60,
-                                  ablation_backbones=("tf_efficientnetv2_s", "resnet50"), ablation_hands=1000),
+                                  ablation_backbones=("tf_efficientnetv2_s", "resnet50"), ablation_hands=1000,
+                                  ablation_seeds=5),
     scoring=QUICK.scoring.replace(crop_size=224, backbone_kwargs={}, frozen_epochs=50, unfrozen_epochs=100,
                                   unfrozen_lr=5e-5),  # the paper's TinyViT-5M as timm builds it
 )

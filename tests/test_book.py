@@ -66,6 +66,12 @@ HEADLINE_CHECKS: dict[str, dict[str, tuple[float, float] | object]] = {
         "expert_mae_erosion": (0.48 - 0.05, 0.48 + 0.05),
         "expert_accuracy_jsn": (0.76 - 0.05, 0.76 + 0.05),
         "expert_mae_jsn": (0.25 - 0.05, 0.25 + 0.05),
+        # issue 9: the aggregates compared over >= 10 independent phantom cohorts (t-intervals across cohorts)
+        "comparison_cohorts": lambda n: n == QUICK.data.comparison_cohorts and n >= 10,
+        "comparison_cohort_patients": lambda n: n == QUICK.data.comparison_patients,
+        "ds_minus_mv_mae_erosion_high": lambda v: v < 0,  # Dawid-Skene's MAE lower than the vote's on both kinds
+        "ds_minus_mv_mae_jsn_high": lambda v: v < 0,
+        "ds_minus_mv_accuracy_jsn_low": lambda v: v > 0,  # and its JSN accuracy higher
     },
     "03_seam": {  # issue 3: no joint box is cut by the seam; the whole-width band is shown to fail
         "boxes_on_own_side": (1.0, 1.0),
@@ -554,13 +560,23 @@ def test_chapter_prints_no_machine_paths(executed_run, run_artifacts, name):
 
 @pytest.mark.book
 @pytest.mark.parametrize("kind", ["erosion", "jsn"])
-def test_dawid_skene_beats_majority_vote_in_chapter_2(executed_run, kind):
-    """Issue 2: on the phantom, Dawid-Skene recovers the truth better than majority vote (weighted accuracy)."""
+def test_chapter_2_compares_aggregates_over_cohorts_with_intervals(executed_run, kind):
+    """Issue 9: chapter 2 ranks the aggregates by paired differences over >= 10 phantom cohorts, not one cohort.
+
+    (Replaces issue 2's single-cohort check that Dawid-Skene's weighted accuracy beats the vote's on both
+    kinds: across cohorts the erosion accuracy difference is under 0.01 and its interval contains 0 at the
+    quick profile's scale, so one cohort cannot support that claim.) Every difference is reported with an
+    interval that holds its mean; Dawid-Skene's MAE is lower than the vote's (interval below 0).
+    """
     metrics, failures, _ = executed_run
     if "02_aggregation" in failures:
         pytest.fail(failures["02_aggregation"])
     numbers = metrics["chapters"]["02_aggregation"]
-    assert numbers[f"ds_accuracy_{kind}"] > numbers[f"mv_accuracy_{kind}"], numbers
+    for contrast in ("ds_minus_mv", "ds_minus_mr"):
+        for metric in ("accuracy", "mae"):
+            name = f"{contrast}_{metric}_{kind}"
+            assert numbers[f"{name}_low"] <= numbers[name] <= numbers[f"{name}_high"], (name, numbers)
+    assert numbers[f"ds_minus_mv_mae_{kind}_high"] < 0, numbers
 
 
 @pytest.fixture(scope="session")

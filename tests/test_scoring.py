@@ -24,6 +24,8 @@ def test_smoothed_targets_hand_computed():
     torch.testing.assert_close(t, expected)
     torch.testing.assert_close(smoothed_targets([1], 6, p=0.1), torch.tensor([[0.05, 0.9, 0.05, 0, 0, 0]]))
     torch.testing.assert_close(smoothed_targets([1], 2, p=0.4), torch.tensor([[0.2, 0.8]]))
+    exact = smoothed_targets([0, 3], 5, p=0.3, dtype=torch.float64)
+    assert exact.dtype == torch.float64 and exact[0, 0].item() == 1 - 0.3 / 2 and exact[1, 2].item() == 0.3 / 2
 
 
 def test_smoothed_targets_rows_sum_to_one_and_missing_rows_are_zero():
@@ -117,7 +119,8 @@ def test_focal_loss_matches_brute_force_reference(num_classes, p, gamma, alpha):
     labels = torch.randint(0, num_classes, (20,), generator=gen).tolist()
     labels[3] = labels[7] = MISSING
     got = focal_loss(logits, labels, num_classes, p=p, gamma=gamma, alpha=alpha).item()
-    assert got == pytest.approx(_brute_force_focal(logits, labels, num_classes, p, gamma, alpha), rel=1e-5)
+    # float64 logits are computed in float64: the two must agree to ~1e-12, not just float32's 1e-6.
+    assert got == pytest.approx(_brute_force_focal(logits, labels, num_classes, p, gamma, alpha), rel=1e-10)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 2.0, 3.5])

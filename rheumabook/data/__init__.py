@@ -1,7 +1,7 @@
 """Data sets on disk and in memory: the book's layout, the phantom data set, the public release (paper §3.1).
 
-- `dataset`: the in-memory `Dataset`, image files (`read_image`, `write_png`) and `load_dataset`,
-  which reads the book's layout (described there);
+- `dataset`: the in-memory `Dataset` and `load_dataset`, which reads the book's layout (described there);
+- `images`: image files, `read_image` (PNG, JPEG, TIFF, MetaImage .mha/.mhd, DICOM) and `write_png`;
 - `tables`: reading and validating the CSV tables, errors naming the file and line;
 - `phantom_writer`: `write_phantom_dataset` renders the phantom data set in that layout;
 - `release`: the public release of the clinic's annotations (AIRINIIReumHands);
@@ -13,6 +13,7 @@ Column tuples and the patient order live in `rheumabook.schema`, folders and ato
 from .chapter import chapter_dataset, phantom_dir
 from .dataset import IMAGE_SUFFIXES, LAYOUT_VERSION, Dataset, load_dataset, read_image, write_png
 from .errors import DatasetError, MissingDatasetFileError
+from .images import READABLE_SUFFIXES, read_dicom, read_metaimage, write_metaimage
 from .phantom_writer import generator_fingerprint, patient_ids, phantom_streams, write_phantom_dataset
 from .release import (RELEASE_BOX_COLUMNS, RELEASE_DISEASES, RELEASE_DX_IS_FULL_WIDTH, RELEASE_HANDS,
                       RELEASE_JOINT_MAP, RELEASE_SCORE_COLUMNS, convert_public_release, find_public_release,
@@ -22,6 +23,7 @@ from .tables import to_long, uniform_truth
 __all__ = [
     "Dataset", "load_dataset", "read_image", "write_png", "LAYOUT_VERSION", "IMAGE_SUFFIXES",
     "DatasetError", "MissingDatasetFileError",
+    "READABLE_SUFFIXES", "read_metaimage", "read_dicom", "write_metaimage",
     "patient_ids", "phantom_streams", "generator_fingerprint", "write_phantom_dataset",
     "RELEASE_SCORE_COLUMNS", "RELEASE_BOX_COLUMNS", "RELEASE_DX_IS_FULL_WIDTH", "RELEASE_JOINT_MAP",
     "RELEASE_DISEASES", "RELEASE_HANDS", "map_release_names", "release_boxes_to_corners",

@@ -34,6 +34,7 @@ from ..cache import display_path
 from ..joints import HANDS
 from ..schema import BOXES_COLUMNS, SCORES_COLUMNS, TRUTH_COLUMNS, natural_order
 from .errors import DatasetError, MissingDatasetFileError
+from .images import IMAGE_SUFFIXES, read_image, write_png  # image files live in `images` (PNG, JPEG, .mha, DICOM)
 from .tables import (LINE, check_boxes_inside, check_ids, check_unique, finish_scores, line_of, parse_boxes,
                      parse_number, parse_scores, parse_truth, read_table, sort_rows)
 
@@ -45,10 +46,6 @@ __all__ = [
 LAYOUT_VERSION = 1
 """Version of the on-disk layout above; bump it when the layout changes (cached phantoms are rewritten)."""
 
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpeg", ".jpg", ".tif", ".tiff", ".bmp")
-"""Image files a data set may hold; the book writes PNG (lossless, keeps uint16)."""
-
-PNG_COMPRESSION = 3  # zlib level: lossless either way; 3 is ~3x faster to write than 9 and ~10 % larger
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -155,42 +152,6 @@ def _rows_of(df: pd.DataFrame, patient_id: str, hand: Optional[str]) -> pd.DataF
         mask &= df["hand"] == hand
     return df[mask].reset_index(drop=True)
 
-
-def read_image(path: Path | str) -> np.ndarray:
-    """Read a radiograph file as a 2-D uint8/uint16 array (cv2 IMREAD_UNCHANGED; colour -> gray).
-
-    Raises `DatasetError` naming the file when it cannot be decoded.
-    """
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDatasetFileError(f"{path}: image file is missing")
-    # np.fromfile + imdecode instead of cv2.imread: works with non-ASCII paths too.
-    buf = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    if image is None:
-        raise DatasetError(f"{path}: cannot decode the image (corrupt, truncated or not an image file); "
-                           f"replace it with a readable {', '.join(IMAGE_SUFFIXES)} file")
-    if image.ndim == 3:  # a colour JPEG of a radiograph: the channels are equal, keep one gray plane
-        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        image = cv2.cvtColor(image, code)
-    if image.dtype not in (np.uint8, np.uint16):
-        raise DatasetError(f"{path}: image dtype {image.dtype} is not uint8 or uint16")
-    return image
-
-
-def write_png(path: Path | str, image: np.ndarray) -> None:
-    """Write a 2-D uint8/uint16 image losslessly as PNG (same image -> same bytes)."""
-    import cv2
-
-    image = np.asarray(image)
-    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"a radiograph must be a 2-D uint8 or uint16 array, got shape {image.shape} dtype {image.dtype}")
-    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-    if not ok:  # pragma: no cover - cv2 encodes any 2-D uint8/uint16 array
-        raise OSError(f"cv2 could not encode {path.name} as PNG")
-    Path(path).write_bytes(buf.tobytes())
 
 # ---------------------------------------------------------------------------- image files
 

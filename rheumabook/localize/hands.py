@@ -29,6 +29,8 @@ from ..cache import artifacts_dir, atomic_write, content_key, source_fingerprint
 from ..joints import HANDS, JOINTS, mirror_boxes_x
 from ..schema import BOX_COLUMNS, BOXES_COLUMNS
 from ..seam import SeamConfig, split_hands
+from . import framing as framing_module
+from .framing import frame_hand, resize_hand, to_frame
 from .model import N_JOINTS
 
 __all__ = ["HandSet", "resize_hand", "hands_of_radiograph", "prepare_hands", "mean_boxes", "concat_hands",
@@ -49,7 +51,9 @@ class HandSet:
         (x / W, y / H), in `joints.JOINTS` order.
     meta: DataFrame, one row per hand: patient_id, hand, height, width (pixels of the hand's
         half of the radiograph, before resizing), offset_x (the half's column 0 in the
-        radiograph), mirrored (bool), radiograph_width.
+        radiograph), mirrored (bool), radiograph_width, and the frame the image was cut from
+        (`framing`): frame_x0, frame_y0, frame_x1, frame_y1 in pixels of the half (the whole
+        half, 0, 0, width, height, without framing; assumed so when the columns are absent).
     """
 
     images: torch.Tensor
@@ -92,9 +96,25 @@ class HandSet:
         norm = as_box_array(norm, name="normalised boxes", batched=True)
         if norm.shape != (len(self), N_JOINTS, 4):
             raise ValueError(f"normalised boxes must be ({len(self)}, {N_JOINTS}, 4), got {norm.shape}")
-        w = self.meta["width"].to_numpy(dtype=np.float64)[:, None]
-        h = self.meta["height"].to_numpy(dtype=np.float64)[:, None]
-        return norm * np.stack([w, h, w, h], axis=-1)
+        return norm * self._frame_scale() + self._frame_offset()
+
+    def frames(self) -> np.ndarray:
+        """(N, 4) frames (x0, y0, x1, y1) of the hands in pixels of their halves (`framing.frame_box`)."""
+        cols = ["frame_x0", "frame_y0", "frame_x1", "frame_y1"]
+        if set(cols) <= set(self.meta.columns):
+            return self.meta[cols].to_numpy(dtype=np.float64)
+        zeros = np.zeros(len(self))
+        return np.stack([zeros, zeros, self.meta["width"].to_numpy(np.float64),
+                         self.meta["height"].to_numpy(np.float64)], axis=1)
+
+    def _frame_scale(self) -> np.ndarray:
+        f = self.frames()
+        w, h = f[:, 2] - f[:, 0], f[:, 3] - f[:, 1]
+        return np.stack([w, h, w, h], axis=-1)[:, None, :]
+
+    def _frame_offset(self) -> np.ndarray:
+        f = self.frames()
+        return np.stack([f[:, 0], f[:, 1], f[:, 0], f[:, 1]], axis=-1)[:, None, :]
 
     def radiograph_boxes(self, normalised: Optional[ArrayLike] = None) -> pd.DataFrame:
         """Boxes in pixels of the radiographs: long DataFrame patient_id, hand, joint, x_min .. y_max.
@@ -127,28 +147,16 @@ class HandSet:
             return cls(torch.from_numpy(z["images"].copy()), torch.from_numpy(z["boxes"].copy()), meta)
 
 
-def resize_hand(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
-    """Resize a 2-D hand image to `input_size` (height, width) as uint8 (area interpolation; uint16 scaled down)."""
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"a hand image must be 2-D (y, x), got shape {image.shape}")
-    if image.dtype == np.uint16:
-        image = (image.astype(np.float32) * (255.0 / 65535.0))
-    elif image.dtype != np.uint8:
-        raise ValueError(f"a hand image must be uint8 or uint16, got {image.dtype}")
-    out = cv2.resize(image, (int(input_size[1]), int(input_size[0])), interpolation=cv2.INTER_AREA)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8) if out.dtype != np.uint8 else out
-
-
 def hands_of_radiograph(image: np.ndarray, boxes: pd.DataFrame, input_size: tuple[int, int], *,
-                        seam: SeamConfig = SeamConfig()) -> list[Hand]:
+                        seam: SeamConfig = SeamConfig(), framing: bool = True) -> list[Hand]:
     """Split one radiograph at its seam and prepare both hands: [(hand, image, boxes, meta), ...].
 
     image: the bilateral radiograph, 2-D uint8/uint16. boxes: its 42 joint boxes (hand, joint,
     x_min .. y_max, pixels of the radiograph). seam: how to split (`seam.SeamConfig`; the
-    book's method by default). Each hand comes back resized to `input_size` (uint8 (H, W)),
-    the patient's right hand mirrored into left orientation, with its 21 boxes normalised to
-    the resized image (float32 (21, 4), `JOINTS` order) and a meta dict (see `HandSet`).
+    book's method by default). framing: crop each half to its hand first (`framing.frame_box`,
+    the same step the real-image check uses at inference). Each hand comes back resized to
+    `input_size` (uint8 (H, W)), the patient's right hand mirrored into left orientation, with
+    its 21 boxes normalised to the frame (float32 (21, 4), `JOINTS` order) and a meta dict (see `HandSet`).
     A hand without all 21 boxes is left out (real data may lack some).
     """
     split = split_hands(image, config=seam, mirror_right=True)
@@ -160,10 +168,12 @@ def hands_of_radiograph(image: np.ndarray, boxes: pd.DataFrame, input_size: tupl
         half = split.hand(hand)
         h, w = half.shape
         px = split.to_half(rows.loc[list(JOINTS), list(BOX_COLUMNS)].to_numpy(dtype=float), hand)
-        norm = (px / np.array([w, h, w, h], dtype=float)).astype(np.float32)
+        resized, frame = frame_hand(np.ascontiguousarray(half), input_size, framing=framing)
+        norm = to_frame(px, frame).astype(np.float32)
         meta = {"hand": hand, "height": h, "width": w, "offset_x": split.offset(hand),
-                "mirrored": split.mirrored(hand), "radiograph_width": image.shape[1]}
-        out.append((hand, resize_hand(np.ascontiguousarray(half), input_size), norm, meta))
+                "mirrored": split.mirrored(hand), "radiograph_width": image.shape[1],
+                **dict(zip(("frame_x0", "frame_y0", "frame_x1", "frame_y1"), (int(v) for v in frame)))}
+        out.append((hand, resized, norm, meta))
     return out
 
 
@@ -192,12 +202,13 @@ def _cached(cache: Union[str, Path, None], make: Callable[[], HandSet]) -> HandS
 
 def prepare_hands(dataset: Any, input_size: tuple[int, int], patient_ids: Optional[Iterable[str]] = None, *,
                   cache: Union[str, Path, None] = None, progress: bool = True,
-                  seam: SeamConfig = SeamConfig()) -> HandSet:
+                  seam: SeamConfig = SeamConfig(), framing: bool = True) -> HandSet:
     """All hands of a data set (`data.Dataset`: `.patients`, `.image(pid)`, `.boxes`) as one `HandSet`.
 
     Each radiograph is split at its minimum-energy seam (`hands_of_radiograph`, paper §3.2), the
     right hand mirrored into left orientation, both hands resized to `input_size` (height, width)
-    with their boxes scaled along. Hands without all 21 boxes are skipped (with a warning).
+    with their boxes scaled along (each cropped to its hand first when `framing`, `framing.frame_box`).
+    Hands without all 21 boxes are skipped (with a warning).
     cache: an .npz path; when it exists it is loaded instead, else the result is written there.
     The caller names it after everything that shapes the hands (`hands_cache_key`).
     """
@@ -213,7 +224,8 @@ def prepare_hands(dataset: Any, input_size: tuple[int, int], patient_ids: Option
         found = []
         for pid in tqdm(pids, desc="splitting radiographs into hands", disable=not progress):
             rows = by_patient.get(str(pid))
-            hands = [] if rows is None else hands_of_radiograph(dataset.image(pid), rows, input_size, seam=seam)
+            hands = [] if rows is None else hands_of_radiograph(dataset.image(pid), rows, input_size, seam=seam,
+                                                                        framing=framing)
             found.extend((pid, hand) for hand in hands)
         skipped = len(HANDS) * len(pids) - len(found)
         if skipped:
@@ -249,7 +261,7 @@ def extra_phantom_seeds(seed: int, n: int) -> list[int]:
 
 
 def render_phantom_hands(n_radiographs: int, seed: int, input_size: tuple[int, int], *, size: int = 700,
-                         cache: Union[str, Path, None] = None, progress: bool = True,
+                         cache: Union[str, Path, None] = None, progress: bool = True, framing: bool = True,
                          **render_options: Any) -> HandSet:
     """Hands of `n_radiographs` extra phantom radiographs, rendered in memory at `size` px and prepared like `prepare_hands`.
 
@@ -270,7 +282,8 @@ def render_phantom_hands(n_radiographs: int, seed: int, input_size: tuple[int, i
         for i, s in enumerate(tqdm(extra_phantom_seeds(seed, n_radiographs), desc="rendering extra phantom hands",
                                    disable=not progress)):
             rad = phantom.render(s, size=size, **render_options)
-            found.extend((f"X{i:04d}", hand) for hand in hands_of_radiograph(rad.image, rad.boxes, input_size))
+            found.extend((f"X{i:04d}", hand) for hand in hands_of_radiograph(rad.image, rad.boxes, input_size,
+                                                                                          framing=framing))
         return _stack_hands(found)
 
     return _cached(cache, make)
@@ -295,10 +308,10 @@ def split_patients(patient_ids: Sequence[str], test_fraction: float, seed: int) 
 
 def preparation_fingerprint() -> str:
     """Hash of the source of every module that shapes a prepared hand: this one (split, mirror, resize,
-    the .npz layout), the seam (`rheumabook.seam`, all of it), the box ops, the joints and the table schema."""
+    the .npz layout), the framing, the seam (`rheumabook.seam`, all of it), the box ops, the joints and the table schema."""
     from .. import boxes, joints, schema, seam
 
-    return source_fingerprint(sys.modules[__name__], seam, boxes, joints, schema)
+    return source_fingerprint(sys.modules[__name__], framing_module, seam, boxes, joints, schema)
 
 
 def hands_cache_key(*parts: Any) -> str:
@@ -337,8 +350,9 @@ def _extra_hands(n_train: int, profile: Any, seed: int, cache_dir: Path, progres
     if plan.train_hands <= n_train:
         return None, 0
     n_extra = math.ceil((plan.train_hands - n_train) / len(HANDS))
-    key = hands_cache_key(source_fingerprint(phantom), n_extra, seed, plan.render_size, size)
-    hands = render_phantom_hands(n_extra, seed, size, size=plan.render_size,
+    framing = bool(profile.localizer.framing)
+    key = hands_cache_key(source_fingerprint(phantom), n_extra, seed, plan.render_size, size, framing)
+    hands = render_phantom_hands(n_extra, seed, size, size=plan.render_size, framing=framing,
                                  cache=cache_dir / f"hands-extra-{key}.npz", progress=progress)
     return hands, n_extra
 
@@ -349,7 +363,8 @@ def localization_data(dataset: Any, profile: Any, seed: int = 0, *, cache_dir: U
 
     dataset: a `data.Dataset` (the chapter data set: phantom or real). profile: a `profiles.Profile`.
     Patients are split by `split_patients` (HELD_OUT_FRACTION held out, seeded); their hands are
-    prepared with `prepare_hands` at `profile.localizer.input_size`. For the phantom, when the
+    prepared with `prepare_hands` at `profile.localizer.input_size`, framed when
+    `profile.localizer.framing`. For the phantom, when the
     training patients have fewer than `profile.localization.train_hands` hands, extra phantom
     radiographs are rendered at `profile.localization.render_size` px (`render_phantom_hands`,
     their own seed stream) and added to the training hands only; the test hands are always the
@@ -359,12 +374,14 @@ def localization_data(dataset: Any, profile: Any, seed: int = 0, *, cache_dir: U
     start = time.perf_counter()
     cache_dir = Path(cache_dir) if cache_dir is not None else artifacts_dir() / "cache"
     size = tuple(int(v) for v in profile.localizer.input_size)
+    framing = bool(profile.localizer.framing)
     train_ids, test_ids = split_patients(dataset.patients, HELD_OUT_FRACTION, seed)
     info = dict(getattr(dataset, "info", {}) or {})
     sets = {}
     for name, ids in (("train", train_ids), ("test", test_ids)):
-        key = hands_cache_key(info, ids, size)
-        sets[name] = prepare_hands(dataset, size, ids, cache=cache_dir / f"hands-{name}-{key}.npz", progress=progress)
+        key = hands_cache_key(info, ids, size, framing)
+        sets[name] = prepare_hands(dataset, size, ids, cache=cache_dir / f"hands-{name}-{key}.npz", progress=progress,
+                                   framing=framing)
     train, extra, n_extra = sets["train"], None, 0
     if getattr(dataset, "is_phantom", False):  # real data gets no synthetic hands
         extra, n_extra = _extra_hands(len(train), profile, seed, cache_dir, progress)

@@ -23,7 +23,7 @@ from ..cache import artifacts_dir, display_path
 from ..joints import JOINTS
 from ..profiles import LocalizerConfig
 from ..training import FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, save_checkpoint, seeded
-from .augment import random_affines, standardize, transform_boxes, warp_images
+from .augment import augment_batch, standardize
 from .hands import HandSet, localization_data, mean_boxes
 from .loss import localization_loss, loss_for_epoch
 from .metrics import summary_metrics
@@ -90,22 +90,17 @@ def evaluate(model: BoxRegressor, hands: HandSet, *, device: Device = "cpu") -> 
 
 
 def _batch_step(train: HandSet, config: LocalizerConfig, device: Device):
-    """The per-batch step of `train_localizer`: standardise, augment (boxes moved along), forward, eq. (1) loss.
+    """The per-batch step of `train_localizer`: augment (`augment.augment_batch`: geometry with the boxes
+    moved along, domain randomisation, standardisation), forward, eq. (1) loss.
 
-    The uint8 hands move to `device` once and are standardised and augmented there; the
-    augmentations come from a generator seeded with config.seed; the loss is in float32.
+    The uint8 hands move to `device` once and are augmented there; the augmentations come from
+    a generator seeded with config.seed; the loss is in float32.
     """
     images_all, boxes_all = train.images.to(device), train.boxes.to(device)
     aug_gen = torch.Generator().manual_seed(config.seed)
-    h, w = config.input_size
-    to_px = torch.tensor([w, h, w, h], dtype=torch.float32, device=device)
 
     def step(model: BoxRegressor, idx: torch.Tensor, context: StepContext) -> tuple[torch.Tensor, int]:
-        images, boxes = standardize(images_all[idx]), boxes_all[idx]
-        if config.augment.active:
-            mats = random_affines(len(idx), config.input_size, config.augment, aug_gen)
-            images = warp_images(images, mats)
-            boxes = transform_boxes(boxes * to_px, mats, "centre") / to_px
+        images, boxes = augment_batch(images_all[idx], boxes_all[idx], config.augment, aug_gen)
         with context.autocast():
             pred = model(images)
         which = loss_for_epoch(context.epoch, config.switch_epoch, config.loss)
@@ -154,7 +149,8 @@ def save_localizer(path: Union[str, Path], model: BoxRegressor, config: Localize
     """Save a localiser as `<path>.safetensors` (weights) + `<path>.json` (config, joint order, `extra`).
 
     path: a stem (".safetensors" / ".json" suffixes are stripped). extra: more JSON (metrics,
-    timings). Written atomically, no pickle (`training.save_checkpoint`). Returns the weights path.
+    timings; "mean_boxes", the training hands' average layout (21, 4), is what the real-image
+    check, `rheumabook.evaluate`, uses as its baseline). Written atomically, no pickle (`training.save_checkpoint`). Returns the weights path.
     """
     return save_checkpoint(path, model, config, format=CHECKPOINT_FORMAT, extra=extra, joints=list(JOINTS))
 
@@ -206,5 +202,6 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
     config = profile.localizer.replace(seed=seed)
     hands = localization_data(dataset, profile, seed, progress=progress)
     result = train_localizer(hands.train, config, device=device, progress=progress)
-    save_localizer(path, result.model, config, extra={"train_seconds": result.seconds, "train_hands": len(hands.train)})
+    save_localizer(path, result.model, config, extra={"train_seconds": result.seconds, "train_hands": len(hands.train),
+                                                      "mean_boxes": mean_boxes(hands.train).tolist()})
     return result.model, config

@@ -82,10 +82,11 @@ def smoothed_targets(labels: Labels, num_classes: int, p: float = 0.4, *,
     y_safe = torch.where(present, y, torch.zeros_like(y))
     grades = torch.arange(num_classes, device=y.device)
     distance = (grades - y_safe.unsqueeze(-1)).abs()
-    targets = torch.where(distance == 0, 1.0 - p, torch.where(distance == 1, p / 2, 0.0)).to(dtype)
     at_end = (y_safe == 0) | (y_safe == num_classes - 1)
-    # The end grades lose only one p/2 (to their single neighbour): add the missing p/2 back.
-    targets = targets + (p / 2) * (at_end.unsqueeze(-1) & (distance == 0)).to(dtype)
+    # Built in `dtype` (not cast afterwards) so float64 targets are exact to float64 precision. The end
+    # grades lose only one p/2 (to their single neighbour): the last term adds the missing p/2 back.
+    targets = ((distance == 0).to(dtype) * (1.0 - p) + (distance == 1).to(dtype) * (p / 2)
+               + (at_end.unsqueeze(-1) & (distance == 0)).to(dtype) * (p / 2))
     return targets * present.unsqueeze(-1).to(dtype)
 
 
@@ -149,9 +150,9 @@ def focal_loss(logits: torch.Tensor, labels: Labels, num_classes: int, p: float 
     if y.shape != logits.shape[:1]:
         raise ValueError(f"labels must have shape ({logits.shape[0]},) to match the logits, got {tuple(y.shape)}")
     scored = _scored_mask(y, mask)
-    targets = smoothed_targets(y, num_classes, p)
-    # Computed in float32 even under bf16 autocast: log q of a rare grade needs the precision.
-    log_q = F.log_softmax(logits.float(), dim=1)
+    # At least float32 even under bf16 autocast: log q of a rare grade needs the precision.
+    log_q = F.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), dim=1)
+    targets = smoothed_targets(y, num_classes, p, dtype=log_q.dtype)
     modulating = (1.0 - log_q.exp()).clamp(min=0.0).pow(gamma)
     per_site = -alpha * (targets * modulating * log_q).sum(dim=1)
     if reduction == "none":

@@ -35,7 +35,8 @@ def against_truth(aggregates: Mapping[str, pd.DataFrame], truth: pd.DataFrame, *
     joint, erosion, jsn (`Dataset.truth`). Each (method, kind) is scored on its sites with the
     true grade as y_true; the interval resamples whole patients (`metrics.bootstrap_ci` with
     groups = patient_id; `n_boot` replicates, every one seeded by `seed`). Returns the long table
-    of the module docstring, methods in the given order, kinds in SCORE_KINDS order.
+    of the module docstring, methods in the given order, kinds in SCORE_KINDS order. `n_boot=0`
+    computes the estimates only (low and high NaN; `stats.cohorts` scores many cohorts so).
     """
     results = []
     for method, table in aggregates.items():
@@ -43,8 +44,11 @@ def against_truth(aggregates: Mapping[str, pd.DataFrame], truth: pd.DataFrame, *
         for kind in SCORE_KINDS:
             sub = joined[joined["kind"] == kind]
             for metric_name, metric in WEIGHTED_METRICS:
-                est, low, high = bootstrap_ci(metric, sub["truth"], sub["score"], n_boot=n_boot, seed=seed,
-                                              level=level, groups=sub["patient_id"])
+                if n_boot == 0:
+                    est, low, high = metric(sub["truth"], sub["score"]), np.nan, np.nan
+                else:
+                    est, low, high = bootstrap_ci(metric, sub["truth"], sub["score"], n_boot=n_boot, seed=seed,
+                                                  level=level, groups=sub["patient_id"])
                 results.append({"method": method, "kind": kind, "metric": metric_name,
                                 "estimate": est, "low": low, "high": high})
     return pd.DataFrame(results, columns=["method", "kind", "metric", "estimate", "low", "high"])
