@@ -2,7 +2,7 @@
 
 Round figures per finger (bone lengths, shaft widths, cortex), the healthy joint spaces,
 the head shapes, the rays' nominal angles, where the metacarpals sit on the carpus, the
-layout of the wrist before it is seated (`wrist._carpal_layout`) and what a JSN grade
+layout of the wrist before it is seated (`wrist.carpal_layout`) and what a JSN grade
 leaves of a joint space. Everything else in the package draws from these numbers; none
 of them depends on the image size.
 """
@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "FIELD_WIDTH_MM", "ASPECT", "DEFAULT_SIZE", "MIN_SIZE", "UINT16_MAX",
-    "BONE_LENGTH_MM", "SHAFT_WIDTH_MM", "CORTEX_MM", "JOINT_SPACE_MM", "JSN_REMAINING",
-    "_HEAD_DEPTH", "_SOFT_BLUR_MM", "_SOFT_MM", "_MC_ANGLE", "_SPREAD_ANGLE", "_MC_ON_CARPAL", "_MC_CARPAL",
-    "_BRIDGE_MM", "_radius_top", "_RADIUS_X", "_ULNA", "_CARPAL_NAMES", "_CARPAL_START",
-]
+__all__ = ["FIELD_WIDTH_MM", "ASPECT", "DEFAULT_SIZE", "MIN_SIZE", "UINT16_MAX", "BONE_LENGTH_MM", "SHAFT_WIDTH_MM", "CORTEX_MM", "JOINT_SPACE_MM", "JSN_REMAINING", "radius_top", "RADIUS_X", "ULNA", "CARPAL_NAMES", "CARPAL_START"]
 
 # --------------------------------------------------------------------------- geometry of the image
 
@@ -68,7 +63,7 @@ _MC_ON_CARPAL = {2: 0.0, 3: 0.0, 4: 0.7, 5: -0.58}
 _MC_CARPAL = {2: ("trapezoid",), 3: ("capitate",), 4: ("hamate", "capitate"), 5: ("hamate",)}
 """The carpal bone(s) each metacarpal base meets (the first one places it)."""
 
-# Damage: JSN grade -> remaining fraction of the joint space (grade 1 is focal, see _jsn_closure).
+# Damage: JSN grade -> remaining fraction of the joint space (grade 1 is focal, see jsn_closure).
 JSN_REMAINING: dict[int, float] = {0: 1.0, 1: 0.8, 2: 0.6, 3: 0.3, 4: 0.0}
 _BRIDGE_MM = 0.5  # JSN 4: the bone ends overlap by this much, a bony bridge
 
@@ -76,17 +71,17 @@ _BRIDGE_MM = 0.5  # JSN 4: the bone ends overlap by this much, a bony bridge
 # --------------------------------------------------------------------------- wrist layout
 
 
-def _radius_top(x: np.ndarray) -> np.ndarray:
-    """y of the distal radius joint surface (radial inclination ~20 deg, slightly concave) at x in _RADIUS_X, mm."""
+def radius_top(x: np.ndarray) -> np.ndarray:
+    """y of the distal radius joint surface (radial inclination ~20 deg, slightly concave) at x in RADIUS_X, mm."""
     x = np.asarray(x, dtype=float)
     return -15.5 + 0.36 * (x + 6.5) - 1.3 * (1.0 - ((x - 7.25) / 13.75) ** 2)
 
 
-_RADIUS_X = (-6.5, 21.0)  # ulnar corner (sigmoid notch) .. radial styloid; 27.5 mm wide
-_ULNA = (-15.0, 6.6, -17.5)  # head centre x, head half-width, top of the head dome (y)
-_CARPAL_NAMES = ("scaphoid", "lunate", "triquetrum", "trapezium", "trapezoid", "capitate", "hamate")
+RADIUS_X = (-6.5, 21.0)  # ulnar corner (sigmoid notch) .. radial styloid; 27.5 mm wide
+ULNA = (-15.0, 6.6, -17.5)  # head centre x, head half-width, top of the head dome (y)
+CARPAL_NAMES = ("scaphoid", "lunate", "triquetrum", "trapezium", "trapezoid", "capitate", "hamate")
 # (cx, cy, a_l, a_r, b_d, b_u, rot_deg, power) before the layout search seats them; carpus ~27 mm tall
-_CARPAL_START = {
+CARPAL_START = {
     "scaphoid": (13.6, -5.0, 4.8, 4.8, 8.6, 8.6, 45.0, 2.3),
     "lunate": (0.0, -7.0, 6.6, 6.6, 5.6, 5.6, 0.0, 2.6),
     "triquetrum": (-12.0, -4.0, 5.2, 5.0, 5.4, 5.4, 0.0, 2.5),

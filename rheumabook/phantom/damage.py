@@ -1,12 +1,12 @@
 """Damage where it is scored (Sharp/van der Heijde, paper refs [38, 39]): JSN closures and erosion defects.
 
-JSN grade -> how much of a joint space closes (`_jsn_closure`: 1.0 / ~0.8 focal / ~0.6 /
+JSN grade -> how much of a joint space closes (`jsn_closure`: 1.0 / ~0.8 focal / ~0.6 /
 ~0.3 / 0 with a bony bridge of the space is left); the caller grows both bone ends into
 the gap, so nothing outside the joint moves. Erosions are cut polygons (hand frame, mm)
-drawn as holes in bone and medulla: at a finger/CMC joint (`_finger_erosions`) grade 1 is
+drawn as holes in bone and medulla: at a finger/CMC joint (`finger_erosions`) grade 1 is
 one ~1 mm marginal defect, 2-4 larger defects shared between the two bone ends
 (`_erosion_split`: 2 = large but not past the bone's midline, 3 = past it, 4 = 3 + 1 or
-2 + 2), 5 = collapse of both bone ends; at the wrist sites (`_bites`) `grade` round bites
+2 + 2), 5 = collapse of both bone ends; at the wrist sites (`wrist_bites`) `grade` round bites
 at candidate margins. Each site's shapes come from its own uniforms, so damage at one
 joint never moves another.
 """
@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from .anatomy import _BRIDGE_MM, JSN_REMAINING
-from .outline import _circle, _JointGeo, _normal
+from .outline import circle, JointGeo, normal_of
 
-__all__ = ["_jsn_closure", "_erosion_split", "_finger_erosions", "_bites"]
+__all__ = ["jsn_closure", "finger_erosions", "wrist_bites"]
 
 
-def _jsn_closure(grade: int, gap: float, u: np.ndarray) -> tuple[float, float]:
+def jsn_closure(grade: int, gap: float, u: np.ndarray) -> tuple[float, float]:
     """Total closure of a joint space (mean, slope across the joint) for a JSN grade; u: 2 uniforms."""
     if grade == 0:
         return (0.0, 0.0)
@@ -47,18 +47,18 @@ def _erosion_split(grade: int, u: float) -> list[tuple[int, int]]:
     return [(first, 2), (other, 2)] if coin else [(first, 3), (other, 1)]
 
 
-def _finger_erosions(j: _JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray]:
+def finger_erosions(j: JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray]:
     """Cut polygons (hand frame) for an erosion grade at a finger/CMC joint; u: >= 10 uniforms."""
     if grade == 0:
         return []
-    d, nv, g, c = j.axis, _normal(j.axis), j.gap, j.curv
+    d, nv, g, c = j.axis, normal_of(j.axis), j.gap, j.curv
     ew = 2.0 * max(j.h_prox, j.h_dist)
     if grade == 5:  # collapse of both bone ends: a wide ragged hole where the joint surfaces were
-        cuts = [_circle(j.centre, 0.56 * ew, g / 2 + 0.24 * ew, d, 28)]
+        cuts = [circle(j.centre, 0.56 * ew, g / 2 + 0.24 * ew, d, 28)]
         for k in range(3):
             a = 2 * np.pi * u[2 + k]
             p = j.centre + np.cos(a) * (g / 2 + 0.24 * ew) * d + np.sin(a) * 0.56 * ew * nv
-            cuts.append(_circle(p, 0.15 * ew, 0.15 * ew, d, 16))
+            cuts.append(circle(p, 0.15 * ew, 0.15 * ew, d, 16))
         return cuts
     cuts = []
     for k, (end, eg) in enumerate(_erosion_split(grade, u[0])):
@@ -67,7 +67,7 @@ def _finger_erosions(j: _JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray
         sgn = -1.0 if end == 0 else 1.0  # proximal bone end lies at u < 0 in the joint frame
         # each bone end's defect is placed in that bone's own frame
         centre, d = (j.centre, j.axis) if end == 1 or j.axis_prox is None else (j.centre_prox, j.axis_prox)
-        nv = _normal(d)
+        nv = normal_of(d)
         jitter = u[4 + k]
         if eg == 1:  # a discrete ~1 mm marginal defect in the bare area next to the cartilage
             r, along = 0.7, 0.7
@@ -83,7 +83,7 @@ def _finger_erosions(j: _JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray
             along = 0.9 * r
             v_c = side * 0.17 * ew  # spans -0.1 ew .. 0.44 ew across the joint surface
             u_c = sgn * (g / 2 + 0.35 * along) - c * v_c**2
-        pts = _circle(np.zeros(2), r, along, np.array([0.0, 1.0]), 22)  # columns (across, along)
+        pts = circle(np.zeros(2), r, along, np.array([0.0, 1.0]), 22)  # columns (across, along)
         pu = u_c + pts[:, 1]
         # keep the defect on its own side of the joint: the other bone end stays whole
         pu = np.minimum(pu, -0.05) if end == 0 else np.maximum(pu, 0.05)
@@ -91,7 +91,7 @@ def _finger_erosions(j: _JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray
     return cuts
 
 
-def _bites(points: list[np.ndarray], grade: int, u: np.ndarray, r_scale: float = 1.0) -> list[np.ndarray]:
+def wrist_bites(points: list[np.ndarray], grade: int, u: np.ndarray, r_scale: float = 1.0) -> list[np.ndarray]:
     """Erosion defects at wrist sites: `grade` round bites (radius growing with the grade) at candidate margins."""
     if grade == 0:
         return []
@@ -100,6 +100,6 @@ def _bites(points: list[np.ndarray], grade: int, u: np.ndarray, r_scale: float =
     cuts = []
     for k in range(min(grade, len(points))):
         p = points[order[k]]
-        cuts.append(_circle(p, r, r * (0.8 + 0.4 * u[6 + k % 4]), np.array([0.0, 1.0]), 18))
+        cuts.append(circle(p, r, r * (0.8 + 0.4 * u[6 + k % 4]), np.array([0.0, 1.0]), 18))
     return cuts
 

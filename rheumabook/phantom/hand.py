@@ -6,8 +6,8 @@ base is the same cap shifted by the joint space, so the gap is even, and each bo
 about the centre of curvature of the previous head (the finger bends there). The
 metacarpal base is seated on its carpal bone(s), the CMC space apart. Finger/CMC boxes
 are squares 1.7x the wider bone end, centred on the joint space. JSN grows both bone ends
-into the space (`damage._jsn_closure`); erosions are cut into them (`damage._finger_erosions`).
-`_build_hand` returns everything in a `_HandGeo`, which `raster` draws.
+into the space (`damage.jsn_closure`); erosions are cut into them (`damage.finger_erosions`).
+`build_hand` returns everything in a `HandGeo`, which `raster` draws.
 """
 from __future__ import annotations
 
@@ -20,21 +20,21 @@ import numpy as np
 from ..joints import JOINTS, applies
 from .anatomy import (_MC_ANGLE, _MC_CARPAL, _MC_ON_CARPAL, _SOFT_MM, _SPREAD_ANGLE, BONE_LENGTH_MM, CORTEX_MM,
                       _HEAD_DEPTH, JOINT_SPACE_MM, SHAFT_WIDTH_MM)
-from .damage import _finger_erosions, _jsn_closure
-from .outline import _HandGeo, _JointGeo, _normal, _outline, _place, _seat, _unit
-from .wrist import Uniforms, _build_wrist, _carpal_layout, _carpal_outlines
+from .damage import finger_erosions, jsn_closure
+from .outline import HandGeo, JointGeo, normal_of, bone_outline, place_local, seat_against, unit_vector
+from .wrist import Uniforms, build_wrist, carpal_layout, carpal_outlines
 
-__all__ = ["_build_hand", "_build_ray"]
+__all__ = ["build_hand"]
 
 
-def _build_hand(scores: dict[str, tuple[int, int]], pose: dict, length_factor: np.ndarray,
-                dmg: np.ndarray) -> _HandGeo:
+def build_hand(scores: dict[str, tuple[int, int]], pose: dict, length_factor: np.ndarray,
+                dmg: np.ndarray) -> HandGeo:
     """The geometry of one hand (hand frame, mm) for its scores {site: (erosion, jsn)} and pose.
 
     length_factor: (5,) per-ray bone length factors; dmg: (21, 12) damage uniforms per site
     in JOINTS order (each site's shapes come only from its own row).
     """
-    geo = _HandGeo()
+    geo = HandGeo()
     ero = {k: v[0] for k, v in scores.items()}
     jsn = {k: v[1] for k, v in scores.items()}
     site_idx = {name: i for i, name in enumerate(JOINTS)}
@@ -42,15 +42,15 @@ def _build_hand(scores: dict[str, tuple[int, int]], pose: dict, length_factor: n
     def rnd(site: str) -> np.ndarray:
         return dmg[site_idx[site]]
 
-    lo, hi = _build_wrist(geo, ero, jsn, rnd)
-    nominal = _carpal_outlines()  # the metacarpals sit on the healthy carpus: they do not move with wrist damage
+    lo, hi = build_wrist(geo, ero, jsn, rnd)
+    nominal = carpal_outlines()  # the metacarpals sit on the healthy carpus: they do not move with wrist damage
     for f in range(1, 6):  # thumb and fingers
         _build_ray(geo, f, pose, length_factor[f - 1], nominal, ero, jsn, rnd)
     _palm_and_forearm(geo, lo, hi)
     return geo
 
 
-def _palm_and_forearm(geo: _HandGeo, lo: np.ndarray, hi: np.ndarray) -> None:
+def _palm_and_forearm(geo: HandGeo, lo: np.ndarray, hi: np.ndarray) -> None:
     """Soft tissue of the palm (with the thenar eminence) and the forearm into `geo`; the fingers have theirs.
 
     lo, hi: the healthy carpus's bounding corners (mm): the wrist's sides lie just beside them.
@@ -60,9 +60,9 @@ def _palm_and_forearm(geo: _HandGeo, lo: np.ndarray, hi: np.ndarray) -> None:
     for f in range(2, 6):
         j = geo.joints[f"MCP{f}"]
         w = j.h_prox + _SOFT_MM["metacarpal"]
-        palm_pts += [j.centre + w * _normal(j.axis) + 5.0 * j.axis, j.centre - w * _normal(j.axis) + 5.0 * j.axis]
+        palm_pts += [j.centre + w * normal_of(j.axis) + 5.0 * j.axis, j.centre - w * normal_of(j.axis) + 5.0 * j.axis]
     mc1 = geo.joints["CMC1"]
-    n1 = _normal(mc1.axis)
+    n1 = normal_of(mc1.axis)
     for along in (0.0, 16.0, 26.0):  # the thenar covers the proximal half of the first metacarpal
         palm_pts += [mc1.centre + (mc1.h_dist + 6.0) * n1 + along * mc1.axis,
                      mc1.centre - (mc1.h_dist + 4.0) * n1 + along * mc1.axis]
@@ -133,7 +133,7 @@ def _ray_plan(f: int, pose: dict, lf: float) -> _Ray:
         ch = _HEAD_DEPTH[lvl_h] * 2.0 / widths[i][2]  # depth = c (w/2)^2
         cb = _HEAD_DEPTH["CMC"] * 2.0 / widths[i][0] if i == 0 else caps[-1][1]
         caps.append((cb, ch))
-    return _Ray(f, lengths, widths, caps, [_unit(a) for a in _ray_angles(f, pose)], kinds, levels, sites,
+    return _Ray(f, lengths, widths, caps, [unit_vector(a) for a in _ray_angles(f, pose)], kinds, levels, sites,
                 [JOINT_SPACE_MM[lvl] for lvl in levels])
 
 
@@ -145,19 +145,19 @@ def _cmc_site(f: int) -> Optional[str]:
 def _seat_metacarpal(ray: _Ray, carpal: dict[str, np.ndarray]) -> np.ndarray:
     """The metacarpal base's origin (hand frame, mm), seated along the ray on its carpal bone(s), CMC space apart."""
     f, d0 = ray.f, ray.dirs[0]
-    nominal = _outline(ray.lengths[0], ray.widths[0][0] / 2, ray.widths[0][1] / 2, ray.widths[0][2] / 2, *ray.caps[0])
+    nominal = bone_outline(ray.lengths[0], ray.widths[0][0] / 2, ray.widths[0][1] / 2, ray.widths[0][2] / 2, *ray.caps[0])
     nominal = nominal[: len(nominal) // 2]  # the base half is what meets the carpus
     if f == 1:
         carpal_pts = carpal["trapezium"]
         start = np.mean(carpal_pts, axis=0) + 12.0 * d0
     else:
-        cx, cy, a_l, a_r = _carpal_layout()[_MC_CARPAL[f][0]][:4]
+        cx, cy, a_l, a_r = carpal_layout()[_MC_CARPAL[f][0]][:4]
         carpal_pts = np.vstack([carpal[name] for name in _MC_CARPAL[f]])
         start = np.array([cx + _MC_ON_CARPAL[f] * (a_r if _MC_ON_CARPAL[f] > 0 else a_l), cy + 26.0])
-    return start + _seat(_place(nominal, start, d0), carpal_pts, -d0, JOINT_SPACE_MM["CMC"])
+    return start + seat_against(place_local(nominal, start, d0), carpal_pts, -d0, JOINT_SPACE_MM["CMC"])
 
 
-def _build_joints(geo: _HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int], jsn: dict[str, int],
+def _build_joints(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int], jsn: dict[str, int],
                   rnd: Uniforms) -> tuple[list, list, list]:
     """Walk the chain from the metacarpal base: joints, boxes and finger erosions into `geo`.
 
@@ -168,7 +168,7 @@ def _build_joints(geo: _HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, 
     cmc_site = _cmc_site(ray.f)
     ext_b0 = (0.0, 0.0)  # JSN at CMC3-5 lengthens the metacarpal base into the CMC space
     if cmc_site is not None and applies(cmc_site, "jsn"):
-        ext_b0 = _jsn_closure(jsn[cmc_site], JOINT_SPACE_MM["CMC"], rnd(cmc_site)[10:12])
+        ext_b0 = jsn_closure(jsn[cmc_site], JOINT_SPACE_MM["CMC"], rnd(cmc_site)[10:12])
     origins = [base_pt]
     ext_h = [(0.0, 0.0)] * n
     ext_b = [ext_b0] + [(0.0, 0.0)] * (n - 1)
@@ -183,48 +183,48 @@ def _build_joints(geo: _HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, 
         jc = centre_c + (radius + g / 2.0) * dirs[i + 1]
         hp, hd = ray.widths[i][2] / 2.0, ray.widths[i + 1][0] / 2.0
         side = 1.7 * 2.0 * max(hp, hd)  # the box: 1.7x the wider bone end, centred on the joint space
-        jg = _JointGeo(jc, dirs[i + 1], g, hp, hd, ch, (side / 2.0, side / 2.0), ray.levels[i],
+        jg = JointGeo(jc, dirs[i + 1], g, hp, hd, ch, (side / 2.0, side / 2.0), ray.levels[i],
                        centre_prox=tip + (g / 2.0) * dirs[i], axis_prox=dirs[i])
         site = ray.sites[i]
         geo.joints[site] = jg
         geo.boxes[site] = (jc, jg.half_box)
-        closure = _jsn_closure(jsn[site], g, rnd(site)[10:12])
+        closure = jsn_closure(jsn[site], g, rnd(site)[10:12])
         ext_h[i] = (closure[0] / 2.0, closure[1] / 2.0)
         ext_b[i + 1] = (closure[0] / 2.0, closure[1] / 2.0)
-        geo.cuts += _finger_erosions(jg, ero[site], rnd(site))
+        geo.cuts += finger_erosions(jg, ero[site], rnd(site))
     return origins, ext_b, ext_h
 
 
-def _build_cmc(geo: _HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int], rnd: Uniforms) -> None:
+def _build_cmc(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int], rnd: Uniforms) -> None:
     """The CMC joint of the ray into `geo` (its box where the site is scored; erosions at CMC1)."""
     f, d0 = ray.f, ray.dirs[0]
     cmc_site = _cmc_site(f)
     hb0 = ray.widths[0][0] / 2.0
     cmc_c = base_pt - (JOINT_SPACE_MM["CMC"] / 2.0) * d0
-    cmc = _JointGeo(cmc_c, d0, JOINT_SPACE_MM["CMC"], hb0 * 0.8, hb0, ray.caps[0][0], (0.85 * 2 * hb0, 0.85 * 2 * hb0),
+    cmc = JointGeo(cmc_c, d0, JOINT_SPACE_MM["CMC"], hb0 * 0.8, hb0, ray.caps[0][0], (0.85 * 2 * hb0, 0.85 * 2 * hb0),
                     "CMC")
     geo.joints[f"CMC{f}"] = cmc
     if cmc_site is not None:
         geo.boxes[cmc_site] = (cmc_c, cmc.half_box)
     if cmc_site == "CMC1":
-        geo.cuts += _finger_erosions(cmc, ero["CMC1"], rnd("CMC1"))
+        geo.cuts += finger_erosions(cmc, ero["CMC1"], rnd("CMC1"))
 
 
-def _ray_bones(geo: _HandGeo, ray: _Ray, origins: list, ext_b: list, ext_h: list) -> None:
+def _ray_bones(geo: HandGeo, ray: _Ray, origins: list, ext_b: list, ext_h: list) -> None:
     """The ray's bone outlines and medullae (cortex thinner under the joint surfaces) into `geo`."""
     for i, L in enumerate(ray.lengths):
         wb, ws, wh = ray.widths[i]
         cb, ch = ray.caps[i]
-        geo.bones.append(_place(_outline(L, wb / 2, ws / 2, wh / 2, cb, ch, ext_b=ext_b[i], ext_h=ext_h[i]),
+        geo.bones.append(place_local(bone_outline(L, wb / 2, ws / 2, wh / 2, cb, ch, ext_b=ext_b[i], ext_h=ext_h[i]),
                                 origins[i], ray.dirs[i]))
         ce, cs = CORTEX_MM["end"], CORTEX_MM[ray.kinds[i]]
         tip_end = ray.kinds[i] == "distal"
-        geo.medullae.append(_place(_outline(L, wb / 2 - ce, max(ws / 2 - cs, 0.6), wh / 2 - (cs if tip_end else ce),
+        geo.medullae.append(place_local(bone_outline(L, wb / 2 - ce, max(ws / 2 - cs, 0.6), wh / 2 - (cs if tip_end else ce),
                                             cb, ch, u0=ce + 0.2, u1=(2.2 if tip_end else ce + 0.2)),
                                    origins[i], ray.dirs[i]))
 
 
-def _finger_soft_tissue(geo: _HandGeo, ray: _Ray, origins: list) -> None:
+def _finger_soft_tissue(geo: HandGeo, ray: _Ray, origins: list) -> None:
     """The finger's soft tissue into `geo`: a tube along the ray from the metacarpal head to past the tip."""
     lengths, dirs, widths, kinds = ray.lengths, ray.dirs, ray.widths, ray.kinds
     tip = origins[-1] + lengths[-1] * dirs[-1]
@@ -253,7 +253,7 @@ def _finger_soft_tissue(geo: _HandGeo, ray: _Ray, origins: list) -> None:
     geo.envelope.append(finger)
 
 
-def _build_ray(geo: _HandGeo, f: int, pose: dict, lf: float, carpal: dict[str, np.ndarray],
+def _build_ray(geo: HandGeo, f: int, pose: dict, lf: float, carpal: dict[str, np.ndarray],
                ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms) -> None:
     """Bones, joints, damage and soft tissue of ray `f` (1 = thumb), added to `geo`.
 

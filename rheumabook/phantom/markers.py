@@ -15,7 +15,7 @@ import numpy as np
 
 from ..joints import HANDS
 
-__all__ = ["_draw_markers", "_draw_text"]
+__all__ = ["draw_markers"]
 
 
 def _overlaps(b: tuple, others: list[tuple]) -> bool:
@@ -48,7 +48,7 @@ def _draw_text(y: np.ndarray, text: str, x: int, y0: int, height_px: float, valu
     return (x0, yy0, x0 + sub.shape[1], yy0 + sub.shape[0])
 
 
-def _draw_markers(y: np.ndarray, d: dict, box_rows: list, extents: dict, W: int, H: int, spacing: float,
+def draw_markers(y: np.ndarray, d: dict, box_rows: list, extents: dict, W: int, H: int, spacing: float,
                   opts: dict) -> tuple[dict, Optional[dict]]:
     """Side markers near each hand and a text label in a free corner, away from joints and the middle gap.
 

@@ -1,10 +1,10 @@
 """Polygon helpers of the phantom, in the hand frame (mm): directions, ellipses, long-bone outlines, seating.
 
 The hand frame has x towards the thumb, y towards the finger tips and its origin at the
-midcarpal joint. A polygon is an (n, 2) float array of (x, y) vertices. `_seat` slides one
+midcarpal joint. A polygon is an (n, 2) float array of (x, y) vertices. `seat_against` slides one
 outline along a direction until it is a given gap from another: that is how neighbouring
-bones keep their joint spaces. `_JointGeo` and `_HandGeo` are the records a hand's
-geometry is collected in (by `hand._build_hand`) before it is rasterised.
+bones keep their joint spaces. `JointGeo` and `HandGeo` are the records a hand's
+geometry is collected in (by `hand.build_hand`) before it is rasterised.
 """
 from __future__ import annotations
 
@@ -14,29 +14,28 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["_unit", "_normal", "_circle", "_superellipse", "_resample", "_clearance", "_seat", "_outline", "_place",
-           "_JointGeo", "_HandGeo"]
+__all__ = ["unit_vector", "normal_of", "circle", "superellipse", "seat_against", "bone_outline", "place_local", "JointGeo", "HandGeo"]
 
 
-def _unit(angle_deg: float) -> np.ndarray:
+def unit_vector(angle_deg: float) -> np.ndarray:
     """Unit vector of a ray at `angle_deg` from the hand's +y axis towards +x (the thumb side)."""
     a = math.radians(angle_deg)
     return np.array([math.sin(a), math.cos(a)])
 
 
-def _normal(d: np.ndarray) -> np.ndarray:
+def normal_of(d: np.ndarray) -> np.ndarray:
     """The vector 90 deg clockwise of `d` in the hand frame: towards the thumb for an upright ray."""
     return np.array([d[1], -d[0]])
 
 
-def _circle(centre: np.ndarray, r_across: float, r_along: float, d: np.ndarray, n: int = 20) -> np.ndarray:
+def circle(centre: np.ndarray, r_across: float, r_along: float, d: np.ndarray, n: int = 20) -> np.ndarray:
     """(n, 2) polygon of an ellipse with semi-axes `r_along` along unit `d` and `r_across` across it."""
     t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
-    nv = _normal(d)
+    nv = normal_of(d)
     return centre + np.outer(np.cos(t) * r_along, d) + np.outer(np.sin(t) * r_across, nv)
 
 
-def _superellipse(cx: float, cy: float, a_l: float, a_r: float, b_d: float, b_u: float,
+def superellipse(cx: float, cy: float, a_l: float, a_r: float, b_d: float, b_u: float,
                   rot_deg: float = 0.0, power: float = 2.0, n: int = 64) -> np.ndarray:
     """(n, 2) outline of a super-ellipse with a different half-extent in each direction (carpal bones).
 
@@ -69,7 +68,7 @@ def _clearance(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, tol: float 
     by their position across `d` (bins `tol`/2 wide, neighbours count as aligned): the answer
     is the smallest gap between the front of `moving` and the near face of `fixed` in a bin.
     """
-    nv = _normal(d)
+    nv = normal_of(d)
     qa, qb = moving @ nv, fixed @ nv
     lo = min(qa.min(), qb.min())
     w = tol / 2.0
@@ -83,7 +82,7 @@ def _clearance(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, tol: float 
     return float(np.min(face - front))
 
 
-def _seat(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, gap: float) -> np.ndarray:
+def seat_against(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, gap: float) -> np.ndarray:
     """The translation that moves `moving` along `d` until it is `gap` mm from `fixed`."""
     a, b = _resample(moving, 0.2), _resample(fixed, 0.2)
     c = _clearance(a, b, d)
@@ -102,7 +101,7 @@ _FLARE_H = np.clip(1 - (1 - _S) / 0.3, 0, None) ** 2
 _CAP = np.linspace(-1.0, 1.0, _N_CAP)  # stations across an end, in half-widths
 
 
-def _outline(length: float, hb: float, hs: float, hh: float, cb: float, ch: float, *,
+def bone_outline(length: float, hb: float, hs: float, hh: float, cb: float, ch: float, *,
              u0: float = 0.0, u1: float = 0.0, ext_b: tuple[float, float] = (0.0, 0.0),
              ext_h: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """(38, 2) outline of a long bone in its own frame: columns (v across, u along; base at u=0).
@@ -129,13 +128,13 @@ def _outline(length: float, hb: float, hs: float, hh: float, cb: float, ch: floa
     return out
 
 
-def _place(local: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
+def place_local(local: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Local (v, u) bone outline -> hand frame: origin + u d + v n."""
     return local @ np.array([[d[1], -d[0]], [d[0], d[1]]]) + origin
 
 
 @dataclass
-class _JointGeo:
+class JointGeo:
     """A joint in the hand frame: centre, distal axis, space width, bone-end half-widths and cap curvature."""
 
     centre: np.ndarray
@@ -152,7 +151,7 @@ class _JointGeo:
 
 
 @dataclass
-class _HandGeo:
+class HandGeo:
     """Everything drawn for one hand, in the hand frame (mm)."""
 
     bones: list = field(default_factory=list)
@@ -161,6 +160,6 @@ class _HandGeo:
     cuts: list = field(default_factory=list)  # erosions, drawn as holes in bone and medulla
     soft: list = field(default_factory=list)  # (polygon, level 0..255)
     envelope: list = field(default_factory=list)  # points bounding the soft tissue
-    joints: dict = field(default_factory=dict)  # site -> _JointGeo (finger joints, CMC)
+    joints: dict = field(default_factory=dict)  # site -> JointGeo (finger joints, CMC)
     boxes: dict = field(default_factory=dict)  # site -> (centre, (half_x, half_y)) in mm
 

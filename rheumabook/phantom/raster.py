@@ -24,11 +24,11 @@ import pandas as pd
 from ..joints import HANDS, JOINTS
 from ..schema import BOX_COLUMNS
 from .anatomy import _SOFT_BLUR_MM, UINT16_MAX
-from .hand import _build_hand
-from .markers import _draw_markers
-from .outline import _HandGeo
+from .hand import build_hand
+from .markers import draw_markers
+from .outline import HandGeo
 
-__all__ = ["_render_image", "_place_hand", "_fill", "_inset", "_frame_matrix", "_to_px", "_soft_factor"]
+__all__ = ["render_image"]
 
 # Densities in attenuation units (the detector signal is 1 - exp(-sum)); bone levels are drawn
 # into a uint8 density image at _LEVEL_PER_MU levels per unit.
@@ -104,7 +104,7 @@ def _soft_factor(spacing: float) -> int:
     return int(np.clip(round(1.0 / spacing), 1, 4))
 
 
-def _place_hand(geo: _HandGeo, hand: str, pose: dict, W: int, H: int,
+def _place_hand(geo: HandGeo, hand: str, pose: dict, W: int, H: int,
                 spacing: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """Choose the hand's pixel transform so it fits its half with the pose's gap; returns (matrix, origin, info)."""
     mirror = 1.0 if hand == "right" else -1.0  # patient's right hand: image left, thumb towards the middle
@@ -143,7 +143,7 @@ def _place_hand(geo: _HandGeo, hand: str, pose: dict, W: int, H: int,
     raise RuntimeError("phantom hand does not fit its half of the image")  # pragma: no cover
 
 
-def _render_image(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float, dt: np.dtype,
+def render_image(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float, dt: np.dtype,
                   opts: dict) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """Geometry -> masks -> attenuation -> display -> noise -> markers -> quantised image.
 
@@ -153,7 +153,7 @@ def _render_image(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float, 
     """
     layers = _rasterize_hands(d, truth, W, H, spacing)
     y = _expose(layers["density"], layers["soft"], layers["soft_factor"], d, W, H, spacing, opts["noise"])
-    markers, label = _draw_markers(y, d, layers["box_rows"], layers["extents"], W, H, spacing, opts)
+    markers, label = draw_markers(y, d, layers["box_rows"], layers["extents"], W, H, spacing, opts)
     image = _quantise(y, dt)
     boxes = pd.DataFrame(layers["box_rows"], columns=["hand", "joint", *BOX_COLUMNS])
     for c in BOX_COLUMNS:
@@ -193,7 +193,7 @@ def _rasterize_hands(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: floa
     for hi, hand in enumerate(HANDS):
         scores = {j: (int(ero[hi, ji]), int(jsn[hi, ji])) for ji, j in enumerate(JOINTS)}
         pose = d["pose"][hand]
-        geo = _build_hand(scores, pose, d["length_factor"], d["damage"][hi])
+        geo = build_hand(scores, pose, d["length_factor"], d["damage"][hi])
         m, origin, info = _place_hand(geo, hand, pose, W, H, spacing)
         _draw_hand(dens, soft, geo, m, origin, np.array([Wq / W, Hq / H]))
         k = info["scale"] / spacing
@@ -206,7 +206,7 @@ def _rasterize_hands(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: floa
     return out
 
 
-def _draw_hand(dens: np.ndarray, soft: np.ndarray, geo: _HandGeo, m: np.ndarray, origin: np.ndarray,
+def _draw_hand(dens: np.ndarray, soft: np.ndarray, geo: HandGeo, m: np.ndarray, origin: np.ndarray,
                sq: np.ndarray) -> None:
     """Draw one placed hand: bone levels into `dens` (full grid), soft tissue into `soft` (grid scaled by `sq`)."""
     def px(pts: np.ndarray) -> np.ndarray:
@@ -220,7 +220,7 @@ def _draw_hand(dens: np.ndarray, soft: np.ndarray, geo: _HandGeo, m: np.ndarray,
         _fill(soft, [px(poly) * sq - 0.5], level)
 
 
-def _hand_boxes(geo: _HandGeo, hand: str, m: np.ndarray, origin: np.ndarray, k: float, rotation_deg: float,
+def _hand_boxes(geo: HandGeo, hand: str, m: np.ndarray, origin: np.ndarray, k: float, rotation_deg: float,
                 W: int, H: int) -> tuple[list, dict]:
     """One placed hand's 21 boxes (rows hand, joint, x_min, y_min, x_max, y_max; clipped) and joint meta.
 

@@ -92,7 +92,7 @@ from ..joints import HANDS, JOINTS, SCORE_KINDS
 from ..schema import check_truth
 from . import disease
 from .anatomy import ASPECT, DEFAULT_SIZE, FIELD_WIDTH_MM, MIN_SIZE
-from .raster import _render_image
+from .raster import render_image
 
 __all__ = ["OPTIONS", "Radiograph", "render"]
 
@@ -260,7 +260,7 @@ def render(seed: int | np.random.Generator, *, size: int = DEFAULT_SIZE, dtype: 
         severity = truth.attrs.get("severity")
     _fix_drawn(d, opts)
 
-    image, boxes, meta = _render_image(d, truth, W, H, spacing, dt, opts)
+    image, boxes, meta = render_image(d, truth, W, H, spacing, dt, opts)
     meta["seed"] = int(seed) if not isinstance(seed, np.random.Generator) else None
     meta["size"] = (H, W)
     meta["severity"] = None if severity is None else float(severity)

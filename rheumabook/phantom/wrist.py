@@ -1,8 +1,8 @@
 """The wrist of the phantom: eight carpal bones in two rows, the distal radius and the ulna with its styloid.
 
-The carpal bones (super-ellipses, `anatomy._CARPAL_START`) are seated once against each
-other and the radius with their joint spaces (`_carpal_layout`). `_build_wrist` adds one
-hand's wrist to its `_HandGeo`: intercarpal JSN grows each bone towards its row
+The carpal bones (super-ellipses, `anatomy.CARPAL_START`) are seated once against each
+other and the radius with their joint spaces (`carpal_layout`). `build_wrist` adds one
+hand's wrist to its `HandGeo`: intercarpal JSN grows each bone towards its row
 neighbours (4 = a fused carpus), radiocarpal JSN lifts the radius's joint surface, and
 erosions bite the carpal bones ("wrist"), the ulnar styloid/head ("ulna") and the distal
 radius rim ("radiocarpal"). The wrist boxes do not move with wrist damage.
@@ -14,27 +14,27 @@ from typing import Callable
 
 import numpy as np
 
-from .anatomy import _CARPAL_NAMES, _CARPAL_START, _RADIUS_X, _ULNA, JOINT_SPACE_MM, _radius_top
-from .damage import _bites, _jsn_closure
-from .outline import _circle, _HandGeo, _seat, _superellipse, _unit
+from .anatomy import CARPAL_NAMES, CARPAL_START, RADIUS_X, ULNA, JOINT_SPACE_MM, radius_top
+from .damage import wrist_bites, jsn_closure
+from .outline import circle, HandGeo, seat_against, superellipse, unit_vector
 
-__all__ = ["Uniforms", "_carpal_layout", "_carpal_outlines", "_build_wrist"]
+__all__ = ["Uniforms", "carpal_layout", "carpal_outlines", "build_wrist"]
 
 Uniforms = Callable[[str], np.ndarray]
 """site -> that site's damage uniforms (12 per site, see `render._draw`)."""
 
 
 @functools.lru_cache(maxsize=1)
-def _carpal_layout() -> dict[str, tuple]:
+def carpal_layout() -> dict[str, tuple]:
     """Carpal bone parameters seated against each other and the radius with their joint spaces (computed once)."""
-    p = {k: list(v) for k, v in _CARPAL_START.items()}
+    p = {k: list(v) for k, v in CARPAL_START.items()}
     gap_ic, gap_rc = JOINT_SPACE_MM["intercarpal"], JOINT_SPACE_MM["radiocarpal"]
-    xs = np.linspace(*_RADIUS_X, 80)
-    radius = np.vstack([np.column_stack([xs, _radius_top(xs)]), [[_RADIUS_X[1], -40.0], [_RADIUS_X[0], -40.0]]])
+    xs = np.linspace(*RADIUS_X, 80)
+    radius = np.vstack([np.column_stack([xs, radius_top(xs)]), [[RADIUS_X[1], -40.0], [RADIUS_X[0], -40.0]]])
     down, left, right = np.array([0.0, -1.0]), np.array([-1.0, 0.0]), np.array([1.0, 0.0])
 
     def poly(name: str) -> np.ndarray:
-        return _superellipse(*p[name])
+        return superellipse(*p[name])
 
     def shift(name: str, t: np.ndarray) -> None:
         p[name][0] += t[0]
@@ -44,7 +44,7 @@ def _carpal_layout() -> dict[str, tuple]:
         fixed = against if isinstance(against, np.ndarray) else np.vstack([poly(a) for a in against])
         start = -10.0 * d  # start well away from the neighbours, then travel towards them
         shift(name, start)
-        shift(name, _seat(poly(name), fixed, d, gap))
+        shift(name, seat_against(poly(name), fixed, d, gap))
 
     # one pass, each bone against neighbours already in place: the proximal row on the radius
     # (x chosen by hand), the distal row on the proximal row and beside the capitate
@@ -64,24 +64,24 @@ def _carpal_layout() -> dict[str, tuple]:
 
 
 @functools.lru_cache(maxsize=1)
-def _carpal_outlines() -> dict[str, np.ndarray]:
+def carpal_outlines() -> dict[str, np.ndarray]:
     """The healthy carpal bones' outlines (hand frame, mm): what metacarpals, boxes and soft tissue use."""
-    return {name: _superellipse(*params, 48) for name, params in _carpal_layout().items()}
+    return {name: superellipse(*params, 48) for name, params in carpal_layout().items()}
 
 
 
-def _build_carpus(geo: _HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms) -> dict[str, np.ndarray]:
+def _build_carpus(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms) -> dict[str, np.ndarray]:
     """Carpal bones, their medullae and the pisiform into `geo`; returns the (damaged) carpal outlines by name."""
     # intercarpal narrowing grows each bone towards its row neighbours (4 = fused)
-    layout = _carpal_layout()
+    layout = carpal_layout()
     wj = jsn["wrist"]
     gap_ic = JOINT_SPACE_MM["intercarpal"]
-    grow_all, _ = _jsn_closure(wj, gap_ic, rnd("wrist")[10:12])
+    grow_all, _ = jsn_closure(wj, gap_ic, rnd("wrist")[10:12])
     grow_all = grow_all / 2.0
-    focal_bones = {"capitate", "lunate", "scaphoid"} if wj == 1 else set(_CARPAL_NAMES)
+    focal_bones = {"capitate", "lunate", "scaphoid"} if wj == 1 else set(CARPAL_NAMES)
     collapse = 0.78 if ero["wrist"] == 5 else 1.0
     carpal_polys: dict[str, np.ndarray] = {}
-    for name in _CARPAL_NAMES:
+    for name in CARPAL_NAMES:
         cx, cy, a_l, a_r, b_d, b_u, rot, pw = layout[name]
         g = grow_all * (2.0 if wj == 1 else 1.0) if name in focal_bones else 0.0
         proximal_row = name in ("scaphoid", "lunate", "triquetrum")
@@ -92,10 +92,10 @@ def _build_carpus(geo: _HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: 
         else:  # distal row: keep the CMC spaces
             a_l, a_r, b_d = a_l + g, a_r + g, b_d + g
         b_d, b_u = b_d * collapse, b_u * collapse
-        carpal_polys[name] = _superellipse(cx, cy, a_l, a_r, b_d, b_u, rot, pw, 48)
+        carpal_polys[name] = superellipse(cx, cy, a_l, a_r, b_d, b_u, rot, pw, 48)
     # the pisiform lies over the triquetrum on a PA view: it adds density instead of replacing it
     tq = layout["triquetrum"]
-    geo.overlays.append(_superellipse(tq[0] - 1.5, tq[1] + 0.8, 4.0, 4.0, 4.4, 4.4, 0.0, 2.0, 32))
+    geo.overlays.append(superellipse(tq[0] - 1.5, tq[1] + 0.8, 4.0, 4.0, 4.4, 4.4, 0.0, 2.0, 32))
     for name, pts in carpal_polys.items():
         geo.bones.append(pts)
         c = np.mean(pts, axis=0)
@@ -103,37 +103,37 @@ def _build_carpus(geo: _HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: 
     return carpal_polys
 
 
-def _build_radius(geo: _HandGeo, jsn: dict[str, int], rnd: Uniforms) -> None:
+def _build_radius(geo: HandGeo, jsn: dict[str, int], rnd: Uniforms) -> None:
     """The distal radius into `geo`: metaphysis flaring to a 27.5 mm end, styloid on the radial side.
 
     Radiocarpal JSN lifts the joint surface (the carpus does not move).
     """
-    x0, x1 = _RADIUS_X
+    x0, x1 = RADIUS_X
     xs = np.linspace(x0 + 0.4, x1 - 0.6, 26)
     xn = (xs - xs.mean()) / ((xs.max() - xs.min()) / 2.0)  # -1 (ulnar) .. 1 (radial)
-    rc_mean, rc_slope = _jsn_closure(jsn["radiocarpal"], JOINT_SPACE_MM["radiocarpal"], rnd("radiocarpal")[10:12])
-    ytop = _radius_top(xs) + rc_mean + rc_slope * xn
-    y0, y1 = float(_radius_top(x0)), float(_radius_top(x1))
+    rc_mean, rc_slope = jsn_closure(jsn["radiocarpal"], JOINT_SPACE_MM["radiocarpal"], rnd("radiocarpal")[10:12])
+    ytop = radius_top(xs) + rc_mean + rc_slope * xn
+    y0, y1 = float(radius_top(x0)), float(radius_top(x1))
     radius = np.vstack([[[-3.0, -200.0], [-3.2, -60.0], [-4.2, -36.0], [x0 + 0.1, -24.0], [x0 - 0.2, y0 - 1.8]],
                         np.column_stack([xs, ytop]),
                         [[x1 - 0.1, y1 + 0.3], [x1 + 0.7, y1 - 1.5], [x1 + 1.2, -17.0], [x1 - 0.2, -27.0],
                          [16.0, -42.0], [14.2, -60.0], [13.6, -200.0]]])
     geo.bones.append(radius)
     geo.medullae.append(np.vstack([[[-0.7, -200.0], [-0.9, -60.0], [-2.4, -36.0], [x0 + 1.6, -22.0]],
-                                   np.column_stack([xs[2:-2], _radius_top(xs[2:-2]) - 1.2]),
+                                   np.column_stack([xs[2:-2], radius_top(xs[2:-2]) - 1.2]),
                                    [[x1 - 1.0, y1 - 3.0], [x1 - 0.6, -17.0], [x1 - 1.8, -27.0], [13.8, -42.0],
                                     [11.8, -60.0], [11.2, -200.0]]]))
 
 
 def _styloid_x() -> float:
     """x of the ulnar styloid's base: it rises from the ulnar corner of the ulnar head (mm)."""
-    ucx, uh, _ = _ULNA
+    ucx, uh, _ = ULNA
     return ucx - uh + 0.2
 
 
-def _build_ulna(geo: _HandGeo) -> None:
+def _build_ulna(geo: HandGeo) -> None:
     """The ulna into `geo`: head with a dome, a narrower shaft, the styloid on the ulnar side."""
-    ucx, uh, utop = _ULNA
+    ucx, uh, utop = ULNA
     t = np.linspace(0.0, np.pi, 15)
     head = np.column_stack([ucx + uh * np.cos(t), utop - 2.6 + 2.6 * np.sin(t)])
     ulna = np.vstack([[[ucx + 4.3, -200.0], [ucx + 4.4, -60.0], [ucx + 5.6, -32.0], [ucx + uh, -22.0]], head,
@@ -148,40 +148,40 @@ def _build_ulna(geo: _HandGeo) -> None:
                                    [[ucx - uh + 1.2, -21.0], [ucx - 4.0, -30.0], [ucx - 2.6, -60.0], [ucx - 2.4, -200.0]]]))
 
 
-def _wrist_erosions(geo: _HandGeo, carpal_polys: dict[str, np.ndarray], ero: dict[str, int], rnd: Uniforms) -> None:
+def _wrist_erosions(geo: HandGeo, carpal_polys: dict[str, np.ndarray], ero: dict[str, int], rnd: Uniforms) -> None:
     """Erosion defects of the wrist sites into ``geo.cuts`` (u[0:6] choose the places, u[6:10] the shapes)."""
-    ucx, uh, utop = _ULNA
+    ucx, uh, utop = ULNA
     sx = _styloid_x()
-    x0, x1 = _RADIUS_X
-    geo.cuts += _bites([carpal_polys[n][k] for n, k in (("scaphoid", 12), ("scaphoid", 36), ("lunate", 40),
+    x0, x1 = RADIUS_X
+    geo.cuts += wrist_bites([carpal_polys[n][k] for n, k in (("scaphoid", 12), ("scaphoid", 36), ("lunate", 40),
                                                          ("capitate", 16), ("trapezium", 4), ("trapezoid", 30))],
                        ero["wrist"], rnd("wrist"))
     ulna_sites = ([sx + 0.9, -13.2], [sx - 0.2, -17.0], [sx + 3.1, -17.5], [ucx + 3.5, utop - 0.6],
                   [ucx - 1.0, utop], [sx - 0.2, -20.5])
-    geo.cuts += _bites([np.array(p) for p in ulna_sites], ero["ulna"], rnd("ulna"))
-    rim = [np.array([x, float(_radius_top(x)) + 0.2]) for x in (x1 - 1.5, 15.0, 9.0, 3.0, -2.0, x0 + 0.6)]
-    geo.cuts += _bites(rim, ero["radiocarpal"], rnd("radiocarpal"))
+    geo.cuts += wrist_bites([np.array(p) for p in ulna_sites], ero["ulna"], rnd("ulna"))
+    rim = [np.array([x, float(radius_top(x)) + 0.2]) for x in (x1 - 1.5, 15.0, 9.0, 3.0, -2.0, x0 + 0.6)]
+    geo.cuts += wrist_bites(rim, ero["radiocarpal"], rnd("radiocarpal"))
     # grade 5: collapse
     if ero["wrist"] == 5:
-        geo.cuts += _bites([carpal_polys[n][k] for n, k in (("capitate", 40), ("lunate", 10), ("scaphoid", 24),
+        geo.cuts += wrist_bites([carpal_polys[n][k] for n, k in (("capitate", 40), ("lunate", 10), ("scaphoid", 24),
                                                              ("hamate", 20))], 4, rnd("wrist")[::-1], 1.4)
     if ero["ulna"] == 5:
-        geo.cuts.append(_circle(np.array([ucx, utop]), uh * 0.95, 3.6, np.array([0.0, 1.0]), 24))
+        geo.cuts.append(circle(np.array([ucx, utop]), uh * 0.95, 3.6, np.array([0.0, 1.0]), 24))
     if ero["radiocarpal"] == 5:
         xm = (x0 + x1) / 2.0
-        geo.cuts.append(_circle(np.array([xm, float(_radius_top(xm))]), 11.0, 3.4, _unit(-20.0), 28))
+        geo.cuts.append(circle(np.array([xm, float(radius_top(xm))]), 11.0, 3.4, unit_vector(-20.0), 28))
 
 
-def _wrist_boxes(geo: _HandGeo) -> tuple[np.ndarray, np.ndarray]:
+def _wrist_boxes(geo: HandGeo) -> tuple[np.ndarray, np.ndarray]:
     """The wrist, ulna and radiocarpal boxes (centre, half-size; mm) into ``geo.boxes``.
 
     They are laid out on the healthy carpus, so they do not move with wrist damage. Returns the
     healthy carpus's bounding corners (lo, hi), which the soft tissue of the wrist follows.
     """
-    ucx, _, utop = _ULNA
-    x0, x1 = _RADIUS_X
-    y0, y1 = float(_radius_top(x0)), float(_radius_top(x1))
-    carpus = np.vstack(list(_carpal_outlines().values()))
+    ucx, _, utop = ULNA
+    x0, x1 = RADIUS_X
+    y0, y1 = float(radius_top(x0)), float(radius_top(x1))
+    carpus = np.vstack(list(carpal_outlines().values()))
     lo, hi = carpus.min(axis=0), carpus.max(axis=0)
     geo.boxes["wrist"] = ((lo + hi) / 2.0, tuple((hi - lo) / 2.0 * 1.05))
     geo.boxes["ulna"] = (np.array([ucx - 1.5, utop + 1.0]), (11.5, 11.5))
@@ -190,7 +190,7 @@ def _wrist_boxes(geo: _HandGeo) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _build_wrist(geo: _HandGeo, ero: dict[str, int], jsn: dict[str, int],
+def build_wrist(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int],
                  rnd: Uniforms) -> tuple[np.ndarray, np.ndarray]:
     """Carpus, radius and ulna with their damage and boxes into `geo`; returns the healthy carpus's (lo, hi) corners."""
     carpal_polys = _build_carpus(geo, ero, jsn, rnd)
