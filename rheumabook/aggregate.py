@@ -115,6 +115,13 @@ def _assemble(kind: str, sites: pd.DataFrame, probas: pd.DataFrame, n_raters: np
     return out.reset_index(drop=True)
 
 
+def _each_kind(scores: pd.DataFrame, one_kind) -> pd.DataFrame:
+    """Validate `scores`, then `one_kind(kind, data, sites)` (`_crowd_table`) for each kind present, stacked."""
+    scores = check_scores(scores)
+    return pd.concat([one_kind(kind, *_crowd_table(scores, kind)) for kind in SCORE_KINDS
+                      if (scores["kind"] == kind).any()], ignore_index=True)
+
+
 def majority_vote(scores: pd.DataFrame) -> pd.DataFrame:
     """Majority vote of the experts per site and kind (crowd-kit MajorityVote; ties -> the lower grade).
 
@@ -126,16 +133,12 @@ def majority_vote(scores: pd.DataFrame) -> pd.DataFrame:
     """
     from crowdkit.aggregation import MajorityVote
 
-    scores = check_scores(scores)
-    frames = []
-    for kind in SCORE_KINDS:
-        if not (scores["kind"] == kind).any():
-            continue
-        data, sites = _crowd_table(scores, kind)
+    def vote(kind: str, data: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
         with _quiet_crowdkit():
             probas = MajorityVote().fit_predict_proba(data)
-        frames.append(_assemble(kind, sites, probas, data.groupby("task").size().reindex(sites.index).to_numpy()))
-    return pd.concat(frames, ignore_index=True)
+        return _assemble(kind, sites, probas, data.groupby("task").size().reindex(sites.index).to_numpy())
+
+    return _each_kind(scores, vote)
 
 
 def mean_rounded(scores: pd.DataFrame) -> pd.DataFrame:
@@ -148,23 +151,20 @@ def mean_rounded(scores: pd.DataFrame) -> pd.DataFrame:
         The table of `majority_vote` (same rows, order and columns), with score = floor(mean + 1/2)
         and p_0..p_5 the raters' shares of each grade; see the module docstring.
     """
-    scores = check_scores(scores)
-    frames = []
-    for kind in SCORE_KINDS:
-        if not (scores["kind"] == kind).any():
-            continue
-        data, sites = _crowd_table(scores, kind)
-        k = MAX_SCORE[kind] + 1
-        counts = np.zeros((len(sites), k))
-        np.add.at(counts, (data["task"].to_numpy(), data["label"].to_numpy()), 1.0)
-        n_raters = counts.sum(axis=1)
-        mean = counts @ np.arange(k) / n_raters
-        out = _assemble(kind, sites, pd.DataFrame(counts / n_raters[:, None], index=sites.index),
-                        n_raters.astype(np.int64))
-        # exact: a sum of integer grades over n raters is a half only when it is exactly one (IEEE division)
-        out["score"] = pd.array(np.floor(mean + 0.5).astype(np.int64), dtype="Int64")
-        frames.append(out)
-    return pd.concat(frames, ignore_index=True)
+    return _each_kind(scores, _rounded_mean_of_kind)
+
+
+def _rounded_mean_of_kind(kind: str, data: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
+    """`mean_rounded`'s rows of one kind from its crowd-kit table (task, worker, label) and sites."""
+    k = MAX_SCORE[kind] + 1
+    counts = np.zeros((len(sites), k))
+    np.add.at(counts, (data["task"].to_numpy(), data["label"].to_numpy()), 1.0)
+    n_raters = counts.sum(axis=1)
+    mean = counts @ np.arange(k) / n_raters
+    out = _assemble(kind, sites, pd.DataFrame(counts / n_raters[:, None], index=sites.index), n_raters.astype(np.int64))
+    # exact: a sum of integer grades over n raters is a half only when it is exactly one (IEEE division)
+    out["score"] = pd.array(np.floor(mean + 0.5).astype(np.int64), dtype="Int64")
+    return out
 
 
 @dataclass(frozen=True)

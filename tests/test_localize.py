@@ -300,3 +300,150 @@ def test_ablation_variants_name_the_paper_rows():
     assert set(v["paper_model"]) <= set(L.PAPER_TABLE2["paper_model"])
     with pytest.raises(ValueError):
         L.ablation_variants(("only_one",))
+
+
+# ----------------------------------------------------------------------------- framing (issue 9)
+
+
+def planted_hand(inverted: bool = False) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 400 x 300 'film': a bright hand-sized blob (known box) with fingers, a thin bright border line,
+    a small marker far away, noise; optionally inverted (MONOCHROME1-like display)."""
+    rng = np.random.default_rng(0)
+    img = rng.normal(40, 6, (400, 300))
+    x0, y0, x1, y1 = 80, 90, 220, 400  # palm + forearm reaching the bottom edge
+    img[200:400, 100:200] = 150
+    for k in range(4):  # four fingers from y0 up
+        img[y0:200, 100 + 27 * k:114 + 27 * k] = 150
+    img[230:300, 80:100] = 150  # thumb
+    img[150:200, 200:220] = 150
+    img[0:3, :] = 250  # a thin bright collimation edge
+    img[20:32, 260:272] = 250  # a small side marker plate, far from the hand
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    return (255 - img if inverted else img), (x0, y0, x1, y1)
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_foreground_box_finds_a_planted_hand_and_ignores_borders_and_markers(inverted):
+    img, truth = planted_hand(inverted)
+    box = L.foreground_box(img)
+    np.testing.assert_allclose(box, truth, atol=6)  # work resolution 256 px: ~1.6 px per work pixel + blur
+    frame = L.frame_box(img, (160, 128))
+    w, h = frame[2] - frame[0], frame[3] - frame[1]
+    assert abs(h / w - 160 / 128) < 0.02 and frame[3] <= 400  # the model's aspect; no margin past the cut forearm
+    assert frame[0] < truth[0] and frame[1] < truth[1] and frame[2] > truth[2]  # a margin where the hand ends
+    assert (L.foreground_box(np.zeros((50, 40), np.uint8)) == [0, 0, 40, 50]).all()  # nothing found: whole image
+
+
+def test_frame_maps_boxes_there_and_back_exactly():
+    rng = np.random.default_rng(1)
+    frame = np.array([-13, 26, 387, 525])
+    boxes = rng.uniform(0, 400, (21, 4))
+    np.testing.assert_allclose(L.from_frame(L.to_frame(boxes, frame), frame), boxes, rtol=0, atol=1e-9)
+    img, _ = planted_hand()
+    out, fr = L.frame_hand(img, (80, 64))
+    assert out.shape == (80, 64) and out.dtype == np.uint8
+    # a pixel of the crop maps back onto the same spot of the source image
+    x, y = 150.0, 300.0
+    nx, ny = L.to_frame([x, y, x, y], fr)[:2]
+    crop = L.crop_frame(img, fr)
+    assert crop[int(ny * crop.shape[0]), int(nx * crop.shape[1])] == img[int(y), int(x)]
+    whole, fw = L.frame_hand(img, (80, 64), framing=False)
+    assert (fw == [0, 0, 300, 400]).all()
+
+
+def test_framing_makes_a_tight_single_hand_film_look_like_a_half_of_a_bilateral_film():
+    from rheumabook import phantom
+
+    rad = phantom.render(5, size=600)
+    hands = L.hands_of_radiograph(rad.image, rad.boxes, (160, 128))
+    meta, norm = hands[0][3], hands[0][2]  # the patient's left hand (the image's right half, not mirrored)
+    left = rad.image[:, meta["offset_x"]:meta["offset_x"] + meta["width"]]
+    fx0, fy0, fx1, fy1 = L.foreground_box(left)
+    m = int(0.03 * max(fx1 - fx0, fy1 - fy0))
+    cx0, cy0 = max(0, fx0 - m), max(0, fy0 - m)
+    tight = np.ascontiguousarray(left[cy0:, cx0:fx1 + m])  # a tightly framed single-hand film
+    px = rad.boxes[rad.boxes["hand"] == "left"].set_index("joint").loc[list(JOINTS), list(BOX_COLUMNS)].to_numpy()
+    px = px - [meta["offset_x"] + cx0, cy0, meta["offset_x"] + cx0, cy0]
+    _, frame = L.frame_hand(tight, (160, 128))
+    np.testing.assert_allclose(L.to_frame(px, frame), norm, atol=0.03)  # the same layout within 3 % of the frame
+    _, unframed = L.frame_hand(left, (160, 128), framing=False)
+    _, tight_unframed = L.frame_hand(tight, (160, 128), framing=False)
+    assert np.abs(L.to_frame(px, tight_unframed) - norm).max() > 0.05  # ... which resizing alone does not give
+
+
+# ----------------------------------------------------------------------------- domain randomisation (issue 9)
+
+
+def gradient_batch(n: int = 4) -> torch.Tensor:
+    """(n, 1, 32, 24) float images on 0..1: a ramp with a bright square (something to blur)."""
+    x = torch.linspace(0.1, 0.9, 24).expand(32, 24).clone()
+    x[10:20, 8:16] = 1.0
+    return x.expand(n, 1, 32, 24).clone()
+
+
+def test_each_appearance_transform_has_its_effect_shape_dtype_and_seed():
+    x = gradient_batch()
+    gen = lambda s=0: torch.Generator().manual_seed(s)  # noqa: E731
+    for name, value in [("contrast", 0.5), ("gamma", 0.5), ("invert", 1.0), ("blur", 1.5), ("noise", 0.1),
+                        ("plates", 1.0)]:
+        aug = L.Augment(**{name: value})
+        a, b = L.randomize_appearance(x, aug, gen()), L.randomize_appearance(x, aug, gen())
+        assert a.shape == x.shape and a.dtype == x.dtype and torch.equal(a, b), name  # same seed, same bytes
+        assert not torch.equal(a, x), name
+        assert not torch.equal(a, L.randomize_appearance(x, aug, gen(1))) or name == "invert", name
+    assert torch.allclose(L.randomize_appearance(x, L.Augment(invert=1.0), gen()), 1 - x)
+    c = L.randomize_appearance(x, L.Augment(contrast=0.5), gen())
+    assert c.min() >= 0 and c.max() <= 1
+    g = L.randomize_appearance(x, L.Augment(gamma=0.5), gen())[0, 0, 0]  # gamma keeps the order of the ramp
+    assert (torch.diff(g) > 0).all()
+    blurred = L.randomize_appearance(x, L.Augment(blur=2.0), torch.Generator().manual_seed(3))
+    assert (blurred[:, :, 1:-1, 1:-1].diff(dim=-1).abs().amax(dim=(1, 2, 3)) < 0.99).all()  # the square's edge softened
+    noisy = L.randomize_appearance(x, L.Augment(noise=0.1), gen()) - x
+    assert 0 < float(noisy.std()) < 0.1
+    plated = L.randomize_appearance(x, L.Augment(plates=1.0), gen())
+    changed = (plated != x).float().mean(dim=(1, 2, 3))
+    assert ((changed > 0.004) & (changed < 0.1)).all()  # one rectangle of 8-30 % of each side per image
+    assert torch.equal(L.randomize_appearance(x, L.Augment(), gen()), x)
+
+
+def test_frame_jitter_moves_the_boxes_with_the_pixels():
+    size = (64, 48)
+    img = torch.zeros(6, 1, *size)
+    img[:, :, 40:44, 10:14] = 1.0  # a bright 4 x 4 dot, its box [10, 40, 14, 44]
+    box = torch.tensor([[[10.0, 40.0, 14.0, 44.0]]]).expand(6, 1, 4)
+    mats = L.random_frame_jitter(6, size, 0.2, torch.Generator().manual_seed(2))
+    assert not torch.allclose(mats[:, 0, 0], mats[:, 1, 1])  # x and y zoomed independently
+    warped = L.warp_images(img, mats)
+    moved = L.transform_boxes(box, mats)
+    for i in range(6):
+        ys, xs = torch.nonzero(warped[i, 0] > 0.25, as_tuple=True)
+        w = warped[i, 0][ys, xs]
+        cx, cy = float((xs.float() + 0.5) @ w / w.sum()), float((ys.float() + 0.5) @ w / w.sum())
+        centre = (moved[i, 0, :2] + moved[i, 0, 2:]) / 2
+        assert abs(cx - float(centre[0])) < 0.3 and abs(cy - float(centre[1])) < 0.3
+        np.testing.assert_allclose((moved[i, 0, 2:] - moved[i, 0, :2]).numpy(),
+                                   4 * np.array([mats[i, 0, 0], mats[i, 1, 1]]), rtol=1e-5)
+
+
+def test_augment_batch_is_seeded_and_plain_without_augmentation():
+    hands = synthetic_hands(6)
+    aug = dataclasses.replace(L.Augment(5, 0.05, 0.03), frame_jitter=0.1, contrast=0.4, gamma=0.4, invert=0.2,
+                              blur=1.0, noise=0.05, plates=0.5)
+    a = L.augment_batch(hands.images, hands.boxes, aug, torch.Generator().manual_seed(0))
+    b = L.augment_batch(hands.images, hands.boxes, aug, torch.Generator().manual_seed(0))
+    c = L.augment_batch(hands.images, hands.boxes, aug, torch.Generator().manual_seed(1))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
+    assert a[0].dtype == torch.float32 and a[0].shape == hands.images.shape and a[1].shape == hands.boxes.shape
+    plain = L.augment_batch(hands.images, hands.boxes, L.Augment(), torch.Generator())
+    assert torch.allclose(plain[0], L.standardize(hands.images), atol=1e-5) and torch.equal(plain[1], hands.boxes)
+    with pytest.raises(ValueError):
+        L.Augment(invert=1.5)
+    with pytest.raises(ValueError):
+        L.Augment(frame_jitter=0.6)
+
+
+def test_framing_is_part_of_the_config_and_old_checkpoints_read_as_unframed():
+    cfg = L.LocalizerConfig(backbone=TINY, input_size=(64, 48))
+    assert cfg.framing and L.LocalizerConfig.from_json(cfg.to_json()) == cfg
+    old = {k: v for k, v in cfg.to_json().items() if k != "framing"}
+    assert L.LocalizerConfig.from_json(old).framing is False

@@ -23,8 +23,9 @@ How the foreground is found (`foreground_box`), robustly and in ~1 ms:
 
 `frame_box` adds `FRAME_MARGIN` of the foreground's long side on every side that does not touch
 the image's edge (the forearm leaves the film at the bottom) and widens the shorter side about
-the centre to the model's aspect ratio, slid back inside the image where it fits; otherwise the
-box reaches past the image, where `crop_frame` pads with the background level. Boxes are mapped exactly: a frame is an
+the centre to the model's aspect ratio (not slid back inside the image, so that the hand is
+centred in every frame); where the box reaches past the image `crop_frame` pads with the
+background level. Boxes are mapped exactly: a frame is an
 integer pixel box (x0, y0, x1, y1) of the source image, `to_frame` / `from_frame` are the
 affine maps between source pixels and normalised (0..1) frame coordinates, and round trips are
 exact up to float rounding. An image with no foreground frames as a whole.
@@ -129,21 +130,11 @@ def foreground_box(image: np.ndarray) -> np.ndarray:
     return np.array([np.floor(box[0]), np.floor(box[1]), np.ceil(box[2]), np.ceil(box[3])], dtype=np.int64)
 
 
-def _widen(lo: float, hi: float, size: float, extent: int) -> tuple[float, float]:
-    """The interval [lo, hi] grown about its centre to `size`, then slid back inside [0, extent] as far as it fits."""
-    grow = (size - (hi - lo)) / 2
-    lo, hi = lo - grow, hi + grow
-    if size <= extent:
-        shift = max(0.0, -lo) - max(0.0, hi - extent)
-        lo, hi = lo + shift, hi + shift
-    return lo, hi
-
-
 def frame_box(image: np.ndarray, input_size: tuple[int, int], *, margin: float = FRAME_MARGIN) -> np.ndarray:
     """The frame of a hand image: its foreground box, `margin` of its long side added on each side that does not
     touch the image's edge (a forearm cut by the film's edge has nothing beyond it), the short side widened to
-    the aspect of `input_size` (H, W) about the centre and slid inside the image where it fits. Integer pixels;
-    it may reach past the image (`crop_frame` pads)."""
+    the aspect of `input_size` (H, W) about the centre (never slid: the hand stays centred, however much
+    background its film has). Integer pixels; it may reach past the image (`crop_frame` pads)."""
     h_img, w_img = np.asarray(image).shape
     box = foreground_box(image).astype(float)
     x0, y0, x1, y1 = box
@@ -155,10 +146,12 @@ def frame_box(image: np.ndarray, input_size: tuple[int, int], *, margin: float =
     y1 = y1 + pad if y1 < h_img - edge else y1
     aspect = input_size[0] / input_size[1]  # H / W
     w, h = x1 - x0, y1 - y0
-    if h / w < aspect:
-        y0, y1 = _widen(y0, y1, w * aspect, h_img)
+    if h / w < aspect:  # grow the short side about the centre: the hand sits in the middle of every frame
+        grow = (w * aspect - h) / 2
+        y0, y1 = y0 - grow, y1 + grow
     else:
-        x0, x1 = _widen(x0, x1, h / aspect, w_img)
+        grow = (h / aspect - w) / 2
+        x0, x1 = x0 - grow, x1 + grow
     return np.array([np.floor(x0), np.floor(y0), np.ceil(x1), np.ceil(y1)], dtype=np.int64)
 
 
