@@ -183,7 +183,8 @@ class ScoringConfig:
     Training (paper §3.4): frozen_epochs at frozen_lr (backbone frozen), then unfrozen_epochs at
     unfrozen_lr (all trained); AdamW with weight_decay, max gradient norm grad_clip, batch_size,
     schedule (`SCORING_SCHEDULES`) with warmup_fraction, weighted_sampling (batches drawn with weights
-    inversely proportional to the grade's frequency), augment (the paper's augmentations), seed.
+    inversely proportional to the grade's frequency), augment ("paper": the paper's six augmentations,
+    "crop_and_pad": only the shift of the crop, "none"; True / False read as "paper" / "none"), seed.
     """
 
     backbone: str = "tiny_vit_5m_224"
@@ -206,10 +207,14 @@ class ScoringConfig:
     schedule: str = "auto"
     warmup_fraction: float = 0.05
     weighted_sampling: bool = True
-    augment: bool = True
+    augment: str = "paper"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, bool):  # True / False: all of the paper's augmentations or none
+            object.__setattr__(self, "augment", "paper" if self.augment else "none")
+        if self.augment not in ("paper", "crop_and_pad", "none"):
+            raise ValueError(f"augment must be 'paper', 'crop_and_pad' or 'none', got {self.augment!r}")
         if self.schedule not in SCORING_SCHEDULES:
             raise ValueError(f"schedule must be one of {SCORING_SCHEDULES}, got {self.schedule!r}")
         if self.crop_size < 16 or self.batch_size < 1 or self.frozen_epochs < 0 or self.unfrozen_epochs < 0:
@@ -252,6 +257,22 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class ScoringPlan:
+    """Chapter 5's comparison runs around the scorer (paper Tables 1 and 3): short runs of other backbones.
+
+    backbones: (row label, timm name, timm keywords) per row, in the table's order; rows labelled
+    "ResNet34"/"DenseNet" are the RA2-DREAM CNNs (Team Shirin), averaged into the Csabaibio-style
+    ensemble. frozen_epochs / unfrozen_epochs: each comparison run's two stages. n_boot: bootstrap
+    replicates of every interval.
+    """
+
+    backbones: tuple[tuple[str, str, dict], ...]
+    frozen_epochs: int
+    unfrozen_epochs: int
+    n_boot: int = 1000
+
+
+@dataclass(frozen=True)
 class Profile:
     """Sizes and budgets of one profile, one field per stage. Chapters read these; nothing else hard-codes them.
 
@@ -263,6 +284,7 @@ class Profile:
     localizer: LocalizerConfig  # chapter 4: the model and its training run
     localization: LocalizationPlan  # chapter 4: training hands and the ablation
     scoring: ScoringConfig  # chapter 5: the joint-scoring model and its training run
+    scoring_comparison: ScoringPlan  # chapter 5: the Table 3 backbone comparison
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. a smaller data set for a test)."""
@@ -272,6 +294,14 @@ class Profile:
 DOMAIN_RANDOMISATION = dict(frame_jitter=0.08, contrast=0.4, gamma=0.4, invert=0.1, blur=1.2, noise=0.04, plates=0.3)
 """The localiser's domain randomisation (issue 9): appearance and framing varied well past the phantom's own range."""
 
+# TinyViT cut to ~1 M parameters (one block per stage, narrower), windows widened to the whole 16/8/4/2
+# feature maps of a 64-px crop (the 224-px windows 7/7/14/7 would pad them 3-12 fold): ~5x faster on a CPU.
+_QUICK_SCORING = ScoringConfig(backbone="tiny_vit_5m_224", crop_size=64,
+                          backbone_kwargs=dict(embed_dims=(32, 64, 128, 160), depths=(1, 1, 2, 1),
+                                               num_heads=(1, 2, 4, 5), window_sizes=(8, 8, 4, 2)),
+                          frozen_epochs=1, unfrozen_epochs=7, frozen_lr=1e-3, unfrozen_lr=1e-3, batch_size=32,
+                          augment="crop_and_pad")  # all six augmentations need more epochs than quick has (chapter 5)
+
 QUICK = Profile(
     name="quick",
     data=DataConfig(n_patients=60, image_size=1400),
@@ -280,12 +310,17 @@ QUICK = Profile(
                               augment=Augment(5.0, 0.05, 0.03, **DOMAIN_RANDOMISATION)),
     localization=LocalizationPlan(train_hands=700, render_size=400, ablation_epochs=5,
                                   ablation_backbones=("test_efficientnet", "test_resnet"), ablation_hands=300),
-    # TinyViT cut to ~1 M parameters (one block per stage, narrower), windows widened to the whole 16/8/4/2
-    # feature maps of a 64-px crop (the 224-px windows 7/7/14/7 would pad them 3-12 fold): ~5x faster on a CPU.
-    scoring=ScoringConfig(backbone="tiny_vit_5m_224", crop_size=64,
-                          backbone_kwargs=dict(embed_dims=(32, 64, 128, 160), depths=(1, 1, 2, 1),
-                                               num_heads=(1, 2, 4, 5), window_sizes=(8, 8, 4, 2)),
-                          frozen_epochs=1, unfrozen_epochs=15, frozen_lr=1e-3, unfrozen_lr=1e-3, batch_size=32),
+    scoring=_QUICK_SCORING,
+    scoring_comparison=ScoringPlan(backbones=(
+        ("VGG", "vgg_mini", {}),  # rheumabook.scoring.backbones: VGG-11's plan at 1/8 width
+        ("EfficientNet", "test_efficientnet", {}),
+        ("Swin", "swin_tiny_patch4_window7_224", dict(embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8),
+                                                      window_size=4)),
+        ("TinyViT", _QUICK_SCORING.backbone, _QUICK_SCORING.backbone_kwargs),
+        ("MobileViT", "mobilevit_xxs", {}),
+        ("ResNet34", "resnet34", dict(channels=(16, 32, 64, 128), stem_width=16)),
+        ("DenseNet", "densenet121", dict(growth_rate=8, block_config=(2, 4, 6, 4))),
+    ), frozen_epochs=0, unfrozen_epochs=2),
 )
 
 # The full profile is the quick one at paper scale: only what differs is written.
@@ -299,7 +334,12 @@ FULL = QUICK.replace(
                                   ablation_backbones=("tf_efficientnetv2_s", "resnet50"), ablation_hands=1000,
                                   ablation_seeds=5),
     scoring=QUICK.scoring.replace(crop_size=224, backbone_kwargs={}, frozen_epochs=50, unfrozen_epochs=100,
-                                  unfrozen_lr=5e-5),  # the paper's TinyViT-5M as timm builds it
+                                  unfrozen_lr=5e-5, augment="paper"),  # the paper's TinyViT-5M as timm builds it
+    scoring_comparison=ScoringPlan(backbones=(
+        ("VGG", "vgg16_bn", {}), ("EfficientNet", "efficientnet_b0", {}),
+        ("Swin", "swin_tiny_patch4_window7_224", {}), ("TinyViT", "tiny_vit_5m_224", {}),
+        ("MobileViT", "mobilevit_s", {}), ("ResNet34", "resnet34", {}), ("DenseNet", "densenet201", {}),
+    ), frozen_epochs=10, unfrozen_epochs=30),
 )
 
 PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}

@@ -82,6 +82,18 @@ HEADLINE_CHECKS: dict[str, dict[str, tuple[float, float] | object]] = {
         "loc_accuracy": (0.90, 1.0),
         "mean_iou": (0.40, 1.0),
     },
+    "05_scoring": {  # issue 10: against the truth on held-out patients, >= 0.15 above the majority class on both kinds
+        "margin_over_majority_erosion_truth": (0.15, 1.0),
+        "margin_over_majority_jsn_truth": (0.15, 1.0),
+        "accuracy_erosion_truth": (0.0, 1.0),
+        "accuracy_jsn_truth": (0.0, 1.0),
+        "accuracy_erosion_ds": (0.0, 1.0),
+        "accuracy_jsn_ds": (0.0, 1.0),
+        "expert_accuracy_erosion_truth": (0.0, 1.0),
+        "accuracy_erosion_truth_predicted_boxes": (0.0, 1.0),
+        "table3_tinyvit_accuracy_erosion": (0.0, 1.0),
+        "n_test_patients": lambda n: n == round(QUICK.data.n_patients * 0.2),
+    },
 }
 
 

@@ -183,7 +183,8 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
     exists (None = `data.chapter_dataset(profile=profile, seed=seed)`). Says which it did
     (paths shown relative to the artifacts folder). Training here uses chapter 4's training
     hands (`localization_data`: its held-out 20 % of patients stay unseen), so the model is
-    the one chapter 4 would have saved.
+    the one chapter 4 would have saved. A checkpoint whose framing differs from the profile's
+    (one saved before framing existed) is stale: it is trained again and overwritten.
     """
     if path is None:
         kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
@@ -191,10 +192,14 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
     weights = checkpoint_paths(path)[0]
     if weights.is_file():
         model, config, _ = load_localizer(path, device=device)
-        print(f"Loaded the localiser from {display_path(weights)} ({config.backbone}, input {config.input_size}).")
-        return model, config
-    print(f"No saved localiser at {display_path(weights)}: training the {profile.name!r} profile's localiser now "
-          f"(chapter 4 does the same and saves it).")
+        if config.framing == profile.localizer.framing:
+            print(f"Loaded the localiser from {display_path(weights)} ({config.backbone}, input {config.input_size}).")
+            return model, config
+        print(f"The localiser at {display_path(weights)} was trained with framing={config.framing}, the profile now "
+              f"prepares hands with framing={profile.localizer.framing}: training it again.")
+    else:
+        print(f"No saved localiser at {display_path(weights)}: training the {profile.name!r} profile's localiser now "
+              f"(chapter 4 does the same and saves it).")
     if dataset is None:
         from ..data import chapter_dataset
 

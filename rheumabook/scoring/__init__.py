@@ -8,15 +8,40 @@
   6 erosion + 5 JSN logits (shared) or one kind's (independent).
 - `smoothed_targets`, `focal_loss` (losses.py): neighbour-smoothed targets (p = 0.4) and the
   focal loss of paper eq. (3) over them; missing scores are masked out, never scored 0.
-
-Training and evaluation (paper §3.4, §3.5) build on these in chapter 5.
+- data.py: `site_labels` (Dawid-Skene and truth labels per site), `CropSet`, `scoring_data`
+  (chapter 4's patient split, crops cached under the artifacts folder).
+- augment.py: the paper's augmentations through torchvision transforms.v2, seeded per crop.
+- train.py: weighted sampling, two-stage training on `training.fit`, `Scorer`, checkpoints,
+  `load_or_train_scorer`.
+- evaluate.py: weighted accuracy / MAE with patient-bootstrap intervals, experts and baseline on
+  the same joints, confusion matrices, the paper's Tables 1 and 3.
+- compare.py: the Table 3-style backbone comparison, the CNN ensemble, shared vs independent.
+- backbones.py: `vgg_mini`, registered with timm for the CPU profile.
 """
+from . import backbones
+from .augment import AUGMENT_SETS, augment_crops, augmentations, paper_augmentations, standardize_crops, to_unit
+from .compare import ENSEMBLE_MEMBERS, comparison_config, ensemble, run_comparison
 from .crops import EVAL_FACTOR, TRAIN_FACTOR_RANGE, crop_joints, crop_windows, draw_factors
+from .data import LABEL_SOURCES, TRAIN_DRAWS, CropSet, ScoringData, crop_set, crops_fingerprint, scoring_data, site_labels
+from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, interval_text,
+                       majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites)
 from .losses import MISSING, focal_loss, smoothed_targets
 from .model import ScoringModel, idx_pool, num_classes
+from .train import (CHECKPOINT_FORMAT, TRANSFORMER_FAMILIES, Scorer, build_scorer, default_checkpoint, epoch_indices,
+                    load_or_train_scorer, load_scorer, sampling_weights, save_scorer, schedule_for, train_model,
+                    train_scorer)
 
 __all__ = [
     "crop_joints", "crop_windows", "draw_factors", "EVAL_FACTOR", "TRAIN_FACTOR_RANGE",
     "ScoringModel", "idx_pool", "num_classes",
     "smoothed_targets", "focal_loss", "MISSING",
+    "LABEL_SOURCES", "TRAIN_DRAWS", "site_labels", "CropSet", "crop_set", "ScoringData", "scoring_data",
+    "crops_fingerprint",
+    "AUGMENT_SETS", "augmentations", "paper_augmentations", "to_unit", "standardize_crops", "augment_crops",
+    "CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
+    "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer", "default_checkpoint",
+    "load_or_train_scorer",
+    "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
+    "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",
+    "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",
 ]

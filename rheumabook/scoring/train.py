@@ -1,0 +1,288 @@
+"""Training the joint scorer (paper §3.3-3.4) on `rheumabook.training.fit`, and its checkpoints.
+
+- `sampling_weights` / `epoch_indices`: batches drawn with weights inversely proportional to the
+  frequency of each site's grade (paper §3.3), with replacement, one epoch = as many draws as sites.
+- `train_model`: one `ScoringModel` in two stages, two `fit` calls on the same model: the backbone
+  frozen (only the head learns, at `frozen_lr`), then everything unfrozen (at `unfrozen_lr`); AdamW
+  with weight decay, gradient clipping; warm-up + cosine for transformers, ReduceLROnPlateau for
+  CNNs (`schedule_for`); the paper's augmentations (`augment.augment_crops`); the focal loss over
+  smoothed targets per kind, sites without that kind's score masked out.
+- `train_scorer`: the shared set-up (one model, both kinds) or the independent one (one model per
+  kind), as `config.shared` says; returns a `Scorer`.
+- `save_scorer`, `load_scorer`, `default_checkpoint`, `load_or_train_scorer`: checkpoints with
+  `training.save_checkpoint` / `load_checkpoint` (safetensors + JSON, format `CHECKPOINT_FORMAT`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..cache import artifacts_dir, display_path
+from ..joints import SCORE_KINDS
+from ..profiles import ScoringConfig
+from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, read_checkpoint_header,
+                        save_checkpoint, seeded)
+from .augment import augment_crops, augmentations, standardize_crops, to_unit
+from .data import CropSet
+from .losses import focal_loss
+from .model import ScoringModel, num_classes
+
+__all__ = ["CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
+           "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer",
+           "default_checkpoint", "load_or_train_scorer"]
+
+CHECKPOINT_FORMAT = "rheumabook.scoring/1"
+"""The format tag of a scoring-model checkpoint."""
+TRANSFORMER_FAMILIES: tuple[str, ...] = ("tiny_vit", "swin", "vit", "deit", "mobilevit", "maxvit", "coatnet",
+                                         "test_vit")
+"""timm name prefixes trained as transformers (warm-up + cosine); every other backbone counts as a CNN."""
+Device = Union[str, torch.device]
+
+
+def schedule_for(config: ScoringConfig) -> str:
+    """`fit`'s scheduler: "warmup_cosine" for a transformer backbone, "plateau" for a CNN (paper §3.4)."""
+    if config.schedule == "cosine":
+        return "warmup_cosine"
+    if config.schedule == "plateau":
+        return "plateau"
+    return "warmup_cosine" if config.backbone.startswith(TRANSFORMER_FAMILIES) else "plateau"
+
+
+def build_scorer(config: ScoringConfig, kinds: Sequence[str] = SCORE_KINDS) -> ScoringModel:
+    """The `ScoringModel` of `config` for `kinds` (random weights; seed them with `training.seeded`)."""
+    return ScoringModel(config.backbone, kinds=kinds, img_size=config.crop_size, hidden=config.hidden,
+                        backbone_kwargs=config.backbone_kwargs)
+
+
+def sampling_weights(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) sampling weights: per kind, 1 / (classes present x count of the site's grade), summed over kinds.
+
+    For one kind every grade present then gets the same total weight: sampled batches are
+    balanced in expectation. For the shared model each kind contributes its own balancing term
+    (a site with both scores carries both). A site with no score at all gets weight 0.
+    """
+    n = len(next(iter(labels.values())))
+    weights = np.zeros(n)
+    for y in labels.values():
+        y = np.asarray(y)
+        present = y >= 0
+        if not present.any():
+            continue
+        counts = np.bincount(y[present])
+        n_classes = int((counts > 0).sum())
+        weights[present] += 1.0 / (n_classes * counts[y[present]])
+    if not weights.any():
+        raise ValueError("no site has a label to train on")
+    return weights
+
+
+def epoch_indices(weights: np.ndarray, rng: np.random.Generator, n: Optional[int] = None) -> np.ndarray:
+    """`n` (default: all sites) site indices drawn with replacement with probability proportional to `weights`."""
+    p = np.asarray(weights, dtype=float) / np.sum(weights)
+    return rng.choice(len(p), size=len(p) if n is None else int(n), replace=True, p=p)
+
+
+@dataclass
+class Scorer:
+    """Trained scoring model(s): one shared model (both kinds) or one per kind, with their history."""
+
+    models: list[ScoringModel]
+    config: ScoringConfig
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    seconds: float = 0.0
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds scored, in `SCORE_KINDS` order."""
+        return tuple(k for k in SCORE_KINDS if any(k in m.kinds for m in self.models))
+
+    @torch.no_grad()
+    def predict_proba(self, crops: np.ndarray, *, batch_size: int = 256, device: Device = "cpu") -> dict[str, np.ndarray]:
+        """{kind: (N, grades) float32 probabilities} for (N, S, S) crops (eval mode, standardised like training)."""
+        out: dict[str, list] = {k: [] for k in self.kinds}
+        for model in self.models:
+            model.eval().to(device)
+            for start in range(0, len(crops), batch_size):
+                x = standardize_crops(to_unit(crops[start:start + batch_size])).to(device)
+                for kind, logits in model.split_logits(model(x).float()).items():
+                    out[kind].append(torch.softmax(logits, dim=1).cpu())
+        return {k: torch.cat(v).numpy() if v else np.zeros((0, num_classes(k)), np.float32) for k, v in out.items()}
+
+    def predict(self, crops: np.ndarray, **kwargs: Any) -> dict[str, np.ndarray]:
+        """{kind: (N,) int64 grades}: the most probable grade of each crop."""
+        return {k: p.argmax(axis=1).astype(np.int64) for k, p in self.predict_proba(crops, **kwargs).items()}
+
+
+def _step(train: CropSet, config: ScoringConfig, kinds: Sequence[str], source: str, offset: int, device: Device):
+    """The per-batch step: the epoch's crop draw, augmentation, standardisation, forward, masked focal loss."""
+    labels = {k: torch.from_numpy(train.labels(k, source).copy()) for k in kinds}
+    generator = torch.Generator().manual_seed(config.seed + 7919 * offset)
+    pipeline = augmentations(config.augment, config.crop_size)
+
+    def step(model: ScoringModel, idx: np.ndarray, context: StepContext) -> tuple[torch.Tensor, int]:
+        x = to_unit(train.epoch_crops(offset + context.epoch)[idx])
+        if pipeline is not None:
+            x = augment_crops(x, generator, pipeline)
+        x = standardize_crops(x).to(device)
+        with context.autocast():
+            logits = model(x)
+        parts = model.split_logits(logits.float())
+        t_idx = torch.from_numpy(idx)
+        loss = sum(focal_loss(parts[k], labels[k][t_idx].to(device), num_classes(k), p=config.smoothing,
+                              gamma=config.gamma, alpha=config.alpha) for k in kinds)
+        return loss, len(idx)
+
+    return step
+
+
+def _stage(model: ScoringModel, train: CropSet, config: ScoringConfig, kinds: Sequence[str], source: str, *,
+           frozen: bool, offset: int, weights: np.ndarray, rng: np.random.Generator, evaluate: Any,
+           device: Device, progress: bool, desc: str) -> pd.DataFrame:
+    """One training stage (`fit` call): frozen backbone at frozen_lr, or all unfrozen at unfrozen_lr."""
+    epochs = config.frozen_epochs if frozen else config.unfrozen_epochs
+    model.freeze_backbone(frozen)
+    steps = max(1, math.ceil(len(train) / config.batch_size))
+
+    def batches(epoch: int):
+        yield from np.array_split(epoch_indices(weights, rng), steps)
+
+    fit_config = FitConfig(epochs=epochs, lr=config.frozen_lr if frozen else config.unfrozen_lr,
+                           weight_decay=config.weight_decay, grad_clip=config.grad_clip,
+                           scheduler=schedule_for(config), warmup_fraction=config.warmup_fraction)
+    result = fit(model, _step(train, config, kinds, source, offset, device), batches, fit_config,
+                 steps_per_epoch=steps, evaluate=evaluate, device=device, progress=progress,
+                 epoch_columns=lambda e: {"stage": "frozen" if frozen else "unfrozen"},
+                 desc=f"{desc} ({'frozen backbone' if frozen else 'all unfrozen'})")
+    history = result.history.assign(epoch=result.history["epoch"] + offset)
+    return history
+
+
+def train_model(train: CropSet, config: ScoringConfig, kinds: Sequence[str] = SCORE_KINDS, *, labels: str = "ds",
+                val: Optional[CropSet] = None, device: Device = "cpu", progress: bool = True,
+                desc: str = "training the scorer") -> tuple[ScoringModel, pd.DataFrame]:
+    """Train one `ScoringModel` for `kinds` on `train`'s crops and `labels` ("ds" or "truth") labels.
+
+    Two stages (frozen, then unfrozen; either may have 0 epochs). Seeded by config.seed: initial
+    weights, the weighted draws of each epoch, the augmentations. With `val`, each epoch's history
+    row gets the weighted accuracy on it against the truth (``val_acc_<kind>``) -- for the curves
+    only; nothing is selected on it. Returns (model in eval mode, history).
+    """
+    kinds = tuple(k for k in SCORE_KINDS if k in kinds)
+    model = seeded(config.seed, lambda: build_scorer(config, kinds))
+    weights = sampling_weights({k: train.labels(k, labels) for k in kinds})
+    rng = np.random.default_rng([config.seed, 0x5A])
+
+    def on_val(m: ScoringModel, epoch: int) -> dict:
+        from ..stats import weighted_accuracy
+
+        pred = Scorer([m], config).predict(val.crops, device=device)
+        m.train()
+        return {f"val_acc_{k}": weighted_accuracy(*_present(val.labels(k, "truth"), pred[k])) for k in kinds}
+
+    histories, offset = [], 0
+    for frozen in (True, False):
+        if (config.frozen_epochs if frozen else config.unfrozen_epochs) < 1:
+            continue
+        histories.append(_stage(model, train, config, kinds, labels, frozen=frozen, offset=offset, weights=weights,
+                                rng=rng, evaluate=on_val if val is not None else None, device=device,
+                                progress=progress, desc=desc))
+        offset += config.frozen_epochs if frozen else config.unfrozen_epochs
+    model.freeze_backbone(False)
+    return model.eval(), pd.concat(histories, ignore_index=True)
+
+
+def _present(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.asarray(y_true) >= 0
+    return np.asarray(y_true)[keep], np.asarray(y_pred)[keep]
+
+
+def train_scorer(train: CropSet, config: ScoringConfig, *, labels: str = "ds", val: Optional[CropSet] = None,
+                 device: Device = "cpu", progress: bool = True, desc: str = "training the scorer") -> Scorer:
+    """The shared model (config.shared) or one independent model per kind, trained with `train_model`."""
+    start = time.perf_counter()
+    models, histories = [], []
+    for kinds in config.kinds:
+        model, history = train_model(train, config, kinds, labels=labels, val=val, device=device, progress=progress,
+                                     desc=desc if config.shared else f"{desc}: {kinds[0]}")
+        models.append(model)
+        histories.append(history.assign(model="+".join(kinds)))
+    return Scorer(models, config, pd.concat(histories, ignore_index=True), time.perf_counter() - start)
+
+
+def _stems(path: Union[str, Path], config: ScoringConfig) -> list[Path]:
+    path = checkpoint_paths(path)[0].with_suffix("")
+    return [path] if config.shared else [path.with_name(f"{path.name}-{kinds[0]}") for kinds in config.kinds]
+
+
+def save_scorer(path: Union[str, Path], scorer: Scorer, extra: Optional[dict] = None) -> list[Path]:
+    """Save each model as `<stem>[-<kind>].safetensors` + `.json` (config, kinds, history, `extra`)."""
+    history = scorer.history.drop(columns=["seconds"], errors="ignore").to_dict(orient="list")
+    out = []
+    for stem, model in zip(_stems(path, scorer.config), scorer.models):
+        out.append(save_checkpoint(stem, model, scorer.config, format=CHECKPOINT_FORMAT, kinds=list(model.kinds),
+                                   extra={"history": history, "train_seconds": scorer.seconds, **(extra or {})}))
+    return out
+
+
+def load_scorer(path: Union[str, Path], *, device: Device = "cpu", shared: bool = True) -> Scorer:
+    """Load a scorer saved by `save_scorer` (`shared=False`: the per-kind files of an independent one)."""
+    stem = checkpoint_paths(path)[0].with_suffix("")
+    stems = [stem] if shared else [stem.with_name(f"{stem.name}-{k}") for k in SCORE_KINDS]
+    models, config, extra = [], None, {}
+    for s in stems:
+        kinds = read_checkpoint_header(s, format=CHECKPOINT_FORMAT)["kinds"]
+        ckpt = load_checkpoint(s, format=CHECKPOINT_FORMAT, config_type=ScoringConfig,
+                               build=lambda c, kinds=kinds: build_scorer(c, kinds), expect={"kinds": kinds},
+                               device=device)
+        models.append(ckpt.model)
+        config, extra = ckpt.config, ckpt.extra
+    return Scorer(models, config, pd.DataFrame(extra.get("history", {})), float(extra.get("train_seconds", 0.0)))
+
+
+def default_checkpoint(profile_name: str, seed: int, data_kind: str = "phantom") -> Path:
+    """Where chapter 5 keeps the profile's scorer: `<artifacts>/models/scorer-<profile>-seed<seed>[-<kind>]`."""
+    suffix = "" if data_kind == "phantom" else f"-{data_kind}"
+    return artifacts_dir() / "models" / f"scorer-{profile_name}-seed{seed}{suffix}"
+
+
+def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, device: Device = "cpu",
+                         path: Union[str, Path, None] = None, data: Any = None, progress: bool = True) -> Scorer:
+    """The profile's scorer: loaded from `<artifacts>/models/` if saved, else trained now (and saved).
+
+    Trains on chapter 5's training crops (`data.scoring_data`: chapter 4's training patients, the
+    experts' Dawid-Skene labels), evaluated each epoch on the held-out crops for the curves.
+    data: a ready `ScoringData` (else built from `dataset`, else from the profile's chapter data set).
+    """
+    from .data import scoring_data
+
+    config = profile.scoring.replace(seed=seed)
+    if path is None:
+        kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
+        path = default_checkpoint(profile.name, seed, kind)
+    first = _stems(path, config)[0]
+    if checkpoint_paths(first)[0].is_file():
+        scorer = load_scorer(path, device=device, shared=config.shared)
+        if scorer.config == config:
+            print(f"Loaded the scorer from {display_path(checkpoint_paths(first)[0])} ({config.backbone}).")
+            return scorer
+        print(f"The scorer at {display_path(checkpoint_paths(first)[0])} has another config: training anew.")
+    else:
+        print(f"No saved scorer at {display_path(checkpoint_paths(first)[0])}: training the {profile.name!r} "
+              f"profile's scorer now ({config.backbone}, {config.frozen_epochs} + {config.unfrozen_epochs} epochs).")
+    if data is None:
+        if dataset is None:
+            from ..data import chapter_dataset
+
+            dataset = chapter_dataset(profile=profile, seed=seed, progress=progress)
+        data = scoring_data(dataset, config, seed, progress=progress)
+    scorer = train_scorer(data.train, config, val=data.test if data.test.labels(SCORE_KINDS[0], "truth").max() >= 0
+                          else None, device=device, progress=progress)
+    save_scorer(path, scorer, extra={"train_crops": len(data.train)})
+    return scorer
