@@ -10,7 +10,6 @@ from crowdkit.aggregation import DawidSkene, MajorityVote
 
 from rheumabook import aggregate
 from rheumabook.joints import MAX_SCORE, SCORE_KINDS
-from rheumabook.phantom import disease, raters
 from rheumabook.schema import SCORES_COLUMNS
 from rheumabook.stats.metrics import weighted_accuracy, weighted_mae
 
@@ -36,10 +35,8 @@ def _tiny():
 
 
 @pytest.fixture(scope="module")
-def phantom():
-    rng = np.random.default_rng(0)
-    truth, _ = disease.sample_cohort(150, rng)
-    return truth, raters.simulate_scores(truth, rng)
+def phantom(simulated_cohort):
+    return simulated_cohort(150, 0)
 
 
 def test_majority_vote_by_hand():
@@ -99,10 +96,8 @@ def test_majority_vote_matches_crowdkit(phantom):
         np.testing.assert_array_equal(mine["score"].to_numpy(dtype=int)[untied], top.argmax(axis=1)[untied])
 
 
-def test_dawid_skene_matches_crowdkit():
-    rng = np.random.default_rng(3)
-    truth, _ = disease.sample_cohort(40, rng)
-    scores = raters.simulate_scores(truth, rng)
+def test_dawid_skene_matches_crowdkit(simulated_cohort):
+    truth, scores = simulated_cohort(40, 3)
     fit = aggregate.fit_dawid_skene(scores, n_iter=30)
     for kind in SCORE_KINDS:
         k = MAX_SCORE[kind] + 1
@@ -273,11 +268,9 @@ def test_mean_rounded_equals_a_brute_force_groupby(phantom):
     assert halves, "the sample should contain sites with a missing score"
 
 
-def test_fast_dawid_skene_is_bit_for_bit_crowdkit():
+def test_fast_dawid_skene_is_bit_for_bit_crowdkit(simulated_cohort):
     """The default (tol=None) skips crowd-kit's evidence bound; the posteriors, errors and priors are unchanged."""
-    rng = np.random.default_rng(5)
-    truth, _ = disease.sample_cohort(12, rng)
-    scores = raters.simulate_scores(truth, rng)
+    truth, scores = simulated_cohort(12, 5)
     fit = aggregate.fit_dawid_skene(scores)
     assert fit.n_iter == {"erosion": 100, "jsn": 100}
     for kind in SCORE_KINDS:

@@ -6,18 +6,15 @@ import pandas as pd
 import pytest
 
 from rheumabook.joints import SCORE_KINDS
-from rheumabook.phantom import disease, raters
 from rheumabook.schema import SCORES_COLUMNS
 from rheumabook.stats import agreement
 from rheumabook.stats.metrics import weighted_accuracy, weighted_mae
 
 
 @pytest.fixture(scope="module")
-def phantom():
+def phantom(simulated_cohort):
     """A few hundred phantom patients and their simulated scores (no images: fast)."""
-    rng = np.random.default_rng(2024)
-    truth, _ = disease.sample_cohort(300, rng)
-    return truth, raters.simulate_scores(truth, rng)
+    return simulated_cohort(300, 2024)
 
 
 def _tiny_scores():

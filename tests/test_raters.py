@@ -13,11 +13,9 @@ from rheumabook.schema import SCORES_COLUMNS
 
 
 @pytest.fixture(scope="module")
-def phantom():
+def phantom(simulated_cohort):
     """A few hundred phantom patients and their simulated scores (no images: fast)."""
-    rng = np.random.default_rng(2024)
-    truth, _ = disease.sample_cohort(300, rng)
-    return truth, raters.simulate_scores(truth, rng)
+    return simulated_cohort(300, 2024)
 
 
 def _truth_weights(kind):

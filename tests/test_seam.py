@@ -63,11 +63,16 @@ def assert_valid_seam(seam: np.ndarray, height: int, width: int) -> None:
 # ----------------------------------------------------------------------------- the DP
 
 
+def _random_energy_maps(seed: int, n: int, max_side: int):
+    """`n` random energy maps of 1..max_side-1 rows and columns, seeded."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        h, w = rng.integers(1, max_side, size=2)
+        yield h, w, rng.random((h, w))
+
+
 def test_min_energy_seam_equals_exhaustive_search_on_random_maps():
-    rng = np.random.default_rng(0)
-    for _ in range(300):
-        h, w = rng.integers(1, 6, size=2)
-        energy = rng.random((h, w))
+    for h, w, energy in _random_energy_maps(0, 300, 6):
         seam = sm.min_energy_seam(energy)
         assert_valid_seam(seam, h, w)
         brute = min(cost(energy, p) for p in all_paths(h, w))
@@ -75,10 +80,7 @@ def test_min_energy_seam_equals_exhaustive_search_on_random_maps():
 
 
 def test_cumulative_table_equals_brute_force_prefix_costs():
-    rng = np.random.default_rng(1)
-    for _ in range(50):
-        h, w = rng.integers(1, 5, size=2)
-        energy = rng.random((h, w))
+    for h, w, energy in _random_energy_maps(1, 50, 5):
         table = sm.cumulative_energy(energy)
         for y in range(h):
             for x in range(w):
