@@ -185,6 +185,9 @@ class ScoringConfig:
     schedule (`SCORING_SCHEDULES`) with warmup_fraction, weighted_sampling (batches drawn with weights
     inversely proportional to the grade's frequency), augment ("paper": the paper's six augmentations,
     "crop_and_pad": only the shift of the crop, "none"; True / False read as "paper" / "none"), seed.
+    Initial backbone weights (paper §3.3, chapter 6): backbone_weights, a safetensors file of
+    self-supervised pretrained backbone weights (`rheumabook.pretrain`), relative to the artifacts
+    folder or absolute; "" (the default) = random initial weights, as chapter 5 trains.
     """
 
     backbone: str = "tiny_vit_5m_224"
@@ -209,6 +212,7 @@ class ScoringConfig:
     weighted_sampling: bool = True
     augment: str = "paper"
     seed: int = 0
+    backbone_weights: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, bool):  # True / False: all of the paper's augmentations or none
@@ -273,6 +277,80 @@ class ScoringPlan:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """Self-supervised pretraining of the scoring backbone (paper §3.3; chapter 6); saved as the checkpoint's JSON.
+
+    The encoder is the scoring backbone (`profile.scoring`: backbone, backbone_kwargs, crop_size) inside a
+    U-Net with a light decoder (decoder_channels, deepest first); it learns to reconstruct clean crops
+    from corrupted ones with an L1 loss.
+    Data (the stand-in for the paper's 3818 external radiographs): n_radiographs extra phantom
+    radiographs rendered at render_size px from a seed stream of their own, crops_per_joint crops of
+    every joint at random area factors (`ScoringConfig.train_factor`), the centre shifted by up to
+    +- jitter of the box side.
+    Corruptions (`pretrain.corrupt`): Gaussian noise of standard deviation noise_sigma (0..1 scale),
+    an elastic deformation (torchvision's alpha, sigma in pixels) with probability elastic_p,
+    erase_count cut-out rectangles, each with probability erase_p, of erase_scale (low, high) of the area.
+    Training: epochs, batch_size, lr (AdamW, warm-up + cosine), weight_decay, grad_clip,
+    warmup_fraction, seed.
+    """
+
+    n_radiographs: int = 3818
+    render_size: int = 2400
+    crops_per_joint: int = 1
+    jitter: float = 0.25
+    decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
+    noise_sigma: float = 0.05
+    elastic_alpha: float = 30.0
+    elastic_sigma: float = 4.0
+    elastic_p: float = 0.5
+    erase_count: int = 3
+    erase_p: float = 0.5
+    erase_scale: tuple[float, float] = (0.01, 0.04)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    grad_clip: float = 1.0
+    warmup_fraction: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_radiographs < 1 or self.render_size < 64 or self.crops_per_joint < 1:
+            raise ValueError(f"need n_radiographs >= 1, render_size >= 64, crops_per_joint >= 1; got "
+                             f"{self.n_radiographs}, {self.render_size}, {self.crops_per_joint}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or not 0 <= self.jitter < 1:
+            raise ValueError(f"need epochs, batch_size >= 1, lr > 0 and 0 <= jitter < 1; got {self.epochs}, "
+                             f"{self.batch_size}, {self.lr}, {self.jitter}")
+        low, high = (float(v) for v in self.erase_scale)
+        if not 0 < low <= high < 1 or self.erase_count < 0 or not (0 <= self.erase_p <= 1 and 0 <= self.elastic_p <= 1):
+            raise ValueError(f"need 0 < erase_scale low <= high < 1, erase_count >= 0 and probabilities in [0, 1]; "
+                             f"got {self.erase_scale}, {self.erase_count}, {self.erase_p}, {self.elastic_p}")
+        if self.noise_sigma < 0 or self.elastic_alpha < 0 or self.elastic_sigma <= 0:
+            raise ValueError(f"need noise_sigma >= 0, elastic_alpha >= 0, elastic_sigma > 0; got {self.noise_sigma}, "
+                             f"{self.elastic_alpha}, {self.elastic_sigma}")
+        if not self.decoder_channels or min(self.decoder_channels) < 1:
+            raise ValueError(f"decoder_channels must be positive widths, got {self.decoder_channels}")
+        object.__setattr__(self, "erase_scale", (low, high))
+        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
+
+    def replace(self, **changes: Any) -> "PretrainConfig":
+        """A copy with some fields changed (a test's smaller run)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (tuples -> lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, d: dict) -> "PretrainConfig":
+        """Inverse of `to_json`; unknown keys are refused."""
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown pretraining config keys {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Sizes and budgets of one profile, one field per stage. Chapters read these; nothing else hard-codes them.
 
@@ -285,6 +363,7 @@ class Profile:
     localization: LocalizationPlan  # chapter 4: training hands and the ablation
     scoring: ScoringConfig  # chapter 5: the joint-scoring model and its training run
     scoring_comparison: ScoringPlan  # chapter 5: the Table 3 backbone comparison
+    pretrain: PretrainConfig  # chapter 6: self-supervised pretraining of the scoring backbone
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. a smaller data set for a test)."""
@@ -321,6 +400,8 @@ QUICK = Profile(
         ("ResNet34", "resnet34", dict(channels=(16, 32, 64, 128), stem_width=16)),
         ("DenseNet", "densenet121", dict(growth_rate=8, block_config=(2, 4, 6, 4))),
     ), frozen_epochs=0, unfrozen_epochs=2),
+    pretrain=PretrainConfig(n_radiographs=40, render_size=1400, decoder_channels=(64, 32, 16, 8, 8), epochs=3,
+                            batch_size=32, lr=2e-3),
 )
 
 # The full profile is the quick one at paper scale: only what differs is written.
@@ -340,6 +421,7 @@ FULL = QUICK.replace(
         ("Swin", "swin_tiny_patch4_window7_224", {}), ("TinyViT", "tiny_vit_5m_224", {}),
         ("MobileViT", "mobilevit_s", {}), ("ResNet34", "resnet34", {}), ("DenseNet", "densenet201", {}),
     ), frozen_epochs=10, unfrozen_epochs=30),
+    pretrain=PretrainConfig(),  # the paper's 3818 external radiographs, as phantoms at the data set's size
 )
 
 PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}

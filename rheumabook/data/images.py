@@ -9,9 +9,12 @@ when it cannot.
   ``DimSize``, ``ElementType``, ``ElementDataFile``, ``CompressedData`` zlib, byte order,
   ``HeaderSize``), data LOCAL (.mha) or in a side file (.mhd + .raw); a 3-D image must have one
   slice. MET_UCHAR / MET_USHORT come back as they are; other types are scaled to uint16.
-- DICOM (`read_dicom`, pydicom): rescale slope / intercept applied, MONOCHROME1 (bright =
-  little attenuation) inverted so that bone is bright as in every other image; integer pixel
-  data within uint8 / uint16 without rescaling stays as it is, anything else is scaled to uint16.
+- DICOM (`read_dicom`, pydicom): rescale slope / intercept applied (the modality LUT), then the
+  first VOI window (WindowCenter / WindowWidth, `dicom_window`: LINEAR, LINEAR_EXACT or
+  SIGMOID, DICOM PS3.3 C.11.2.1.2) mapped onto 0..65535, then MONOCHROME1 (bright = little
+  attenuation) inverted so that bone is bright as in every other image; integer pixel data
+  within uint8 / uint16 without rescaling, window or inversion stays as it is, anything else
+  without a window is stretched to uint16.
 `write_png` and `write_metaimage` write 2-D images losslessly (the tests' synthetic "real" sets).
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from .errors import DatasetError, MissingDatasetFileError
 
 __all__ = ["IMAGE_SUFFIXES", "METAIMAGE_SUFFIXES", "DICOM_SUFFIXES", "READABLE_SUFFIXES", "read_image",
-           "read_metaimage", "read_dicom", "write_png", "write_metaimage", "to_uint16"]
+           "read_metaimage", "read_dicom", "dicom_window", "write_png", "write_metaimage", "to_uint16"]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpeg", ".jpg", ".tif", ".tiff", ".bmp")
 """Image files a data set in the book's layout may hold; the book writes PNG (lossless, keeps uint16)."""
@@ -147,7 +150,7 @@ def read_metaimage(path: Path | str) -> np.ndarray:
 
 
 def read_dicom(path: Path | str) -> np.ndarray:
-    """A 2-D grayscale DICOM image via pydicom: rescale slope/intercept applied, MONOCHROME1 inverted."""
+    """A 2-D grayscale DICOM image via pydicom: rescale slope/intercept, the VOI window, MONOCHROME1 inverted."""
     try:
         import pydicom
         from pydicom.errors import InvalidDicomError
@@ -163,12 +166,55 @@ def read_dicom(path: Path | str) -> np.ndarray:
         raise DatasetError(f"{path}: expected a 2-D grayscale DICOM image, got pixel data of shape {pixels.shape}")
     slope, intercept = float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0) or 0)
     inverted = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1"
-    if slope == 1 and intercept == 0 and not inverted and pixels.dtype in (np.uint8, np.uint16):
+    window = _window_of(ds)
+    if slope == 1 and intercept == 0 and window is None and not inverted and pixels.dtype in (np.uint8, np.uint16):
         return pixels
     values = pixels.astype(np.float64) * slope + intercept
+    if window is not None:
+        try:
+            unit = dicom_window(values, *window, function=str(getattr(ds, "VOILUTFunction", "LINEAR") or "LINEAR"))
+        except ValueError as exc:
+            raise DatasetError(f"{path}: {exc}") from None
+        return np.rint((1.0 - unit if inverted else unit) * 65535.0).astype(np.uint16)
     if inverted:
         values = values.max() + values.min() - values
     return to_uint16(values)
+
+
+def _first(value: object) -> float:
+    """The first number of a DICOM value that may be multi-valued (several windows)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        return float(value)
+    return float(value[0])
+
+
+def _window_of(ds: object) -> tuple[float, float] | None:
+    """(center, width) of a DICOM data set's first VOI window, or None when it has none (or width < 1)."""
+    center, width = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
+    if center is None or width is None:
+        return None
+    center, width = _first(center), _first(width)
+    return (center, width) if width >= 1 else None
+
+
+def dicom_window(values: np.ndarray, center: float, width: float, *, function: str = "LINEAR") -> np.ndarray:
+    """The VOI window of DICOM PS3.3 C.11.2.1.2 applied to (rescaled) `values`, as float64 in 0..1.
+
+    LINEAR: 0 below c - 0.5 - (w - 1) / 2, 1 above c - 0.5 + (w - 1) / 2, linear in between
+    ((x - (c - 0.5)) / (w - 1) + 0.5); LINEAR_EXACT: (x - c) / w + 0.5, clipped; SIGMOID:
+    1 / (1 + exp(-4 (x - c) / w)).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    function = function.strip().upper()
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    if function == "LINEAR_EXACT":
+        return np.clip((x - center) / width + 0.5, 0.0, 1.0)
+    if function != "LINEAR":
+        raise ValueError(f"unknown VOILUTFunction {function!r}; DICOM defines LINEAR, LINEAR_EXACT and SIGMOID")
+    if width <= 1:
+        return (x > center - 0.5).astype(np.float64)
+    return np.clip((x - (center - 0.5)) / (width - 1) + 0.5, 0.0, 1.0)
 
 
 def write_png(path: Path | str, image: np.ndarray) -> None:

@@ -32,7 +32,7 @@ from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_chec
 from .augment import augment_crops, augmentations, standardize_crops, to_unit
 from .data import CropSet
 from .losses import focal_loss
-from .model import ScoringModel, num_classes
+from .model import ScoringModel, load_backbone_weights, num_classes
 
 __all__ = ["CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
            "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer",
@@ -176,6 +176,8 @@ def train_model(train: CropSet, config: ScoringConfig, kinds: Sequence[str] = SC
     """
     kinds = tuple(k for k in SCORE_KINDS if k in kinds)
     model = seeded(config.seed, lambda: build_scorer(config, kinds))
+    if config.backbone_weights:  # chapter 6: the self-supervised pretrained backbone (`rheumabook.pretrain`)
+        load_backbone_weights(model.backbone, artifacts_dir() / config.backbone_weights)
     weights = sampling_weights({k: train.labels(k, labels) for k in kinds})
     rng = np.random.default_rng([config.seed, 0x5A])
 

@@ -42,6 +42,14 @@ def _check_size(image: np.ndarray) -> None:
         )
 
 
+def _check_not_constant(image: np.ndarray) -> None:
+    """Refuse a constant (blank) image (used by `split_hands`): it has no hands, and any seam would "split" it."""
+    low, high = int(image.min()), int(image.max())
+    if low == high:
+        raise ValueError(f"image of shape {image.shape} is constant (every pixel is {low}): a blank film has no "
+                         f"hands to split; check the file or its export")
+
+
 def band_columns(width: int, band: tuple[float, float] = DEFAULT_BAND) -> tuple[int, int]:
     """Pixel columns [x0, x1) of a band given as fractions (lo, hi) of `width`; at least 3 columns wide.
 
@@ -232,8 +240,9 @@ def split_hands(image: np.ndarray, *, config: SeamConfig = SeamConfig(), mirror_
                 keep_energy: bool = False) -> HandSplit:
     """Split a bilateral PA hand radiograph into the patient's two hands (paper §3.2).
 
-    image: 2-D uint8/uint16 (y, x), at least `MIN_SIDE` pixels each way; RGB/RGBA converted
-        with a warning; floats, booleans and other dtypes refused.
+    image: 2-D uint8/uint16 (y, x), at least `MIN_SIDE` pixels each way, not constant (a blank
+        image is refused with a ValueError); RGB/RGBA converted with a warning; floats, booleans
+        and other dtypes refused.
     config: how the seam is found and the halves filled (`SeamConfig`: the band, the energy's
         opening, CLAHE, blurs and working width, the fill value); the default is the book's method.
     mirror_right: mirror the patient's right hand (the image's left half) so that it looks
@@ -244,6 +253,7 @@ def split_hands(image: np.ndarray, *, config: SeamConfig = SeamConfig(), mirror_
     """
     image = as_grayscale(image)
     _check_size(image)
+    _check_not_constant(image)
     height, width = image.shape
     x0, x1 = band_columns(width, config.band)
     energy = seam_energy(image, columns=(x0, x1), config=config)

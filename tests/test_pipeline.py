@@ -1,0 +1,251 @@
+"""The end-to-end pipeline (`rheumabook.pipeline`, issue 12) on small phantom radiographs with tiny seeded models.
+
+The models are untrained (seeded; the localiser starts at the phantom hands' mean layout, as
+training does) and saved with the real save functions, then loaded back with `RheumaVIT.from_folder`.
+What the pipeline computes is checked against independent references: chapter 4's path from a
+radiograph to radiograph boxes (`localize.hands_of_radiograph` + `predict_boxes` +
+`HandSet.radiograph_boxes`), the real-image check's single-hand path (`evaluate.predict_hand_boxes`),
+and `scoring.crop_joints` + `Scorer.predict_proba` on those boxes.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rheumabook import localize, phantom, scoring
+from rheumabook.joints import EROSION_SITES, HANDS, JOINTS, JSN_SITES, MAX_SCORE
+from rheumabook.pipeline import (RESULT_COLUMNS, Failure, InputError, ModelError, RheumaVIT, read_results,
+                                 results_table, totals_table, write_results)
+from rheumabook.profiles import LocalizerConfig, ScoringConfig
+from rheumabook.schema import BOX_COLUMNS
+from rheumabook.training import seeded
+
+SIZE = 320  # phantom width (px): 320 x 240 radiographs
+LOC = LocalizerConfig(backbone="test_efficientnet", input_size=(64, 48), hidden=32, seed=0)
+SCO = ScoringConfig(backbone="test_efficientnet", crop_size=32, hidden=32, frozen_epochs=0, unfrozen_epochs=1,
+                    augment="none", seed=0)
+
+
+def make_models(folder, profile_name: str = "quick", seed: int = 0):
+    """Save a tiny seeded localiser and scorer into `folder` under the profile's checkpoint names."""
+    hands = localize.render_phantom_hands(3, 7, LOC.input_size, size=SIZE, progress=False)
+    model = localize.initial_localizer(hands, LOC)
+    loc_path = folder / localize.default_checkpoint(profile_name, seed).name
+    localize.save_localizer(loc_path, model, LOC, extra={"mean_boxes": localize.mean_boxes(hands).tolist()})
+    scorer = scoring.Scorer([seeded(0, lambda: scoring.build_scorer(SCO))], SCO)
+    scoring.save_scorer(folder / scoring.default_checkpoint(profile_name, seed).name, scorer)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    return make_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def pipe(models_dir):
+    return RheumaVIT.from_folder(models_dir, profile="quick")
+
+
+@pytest.fixture(scope="module")
+def films():
+    return [phantom.render(s, size=SIZE) for s in (11, 12, 13)]
+
+
+def test_one_radiograph_gives_42_tidy_rows(pipe, films):
+    film = films[0]
+    res = pipe.score(film.image)
+    t = res.table
+    assert list(t.columns) == list(RESULT_COLUMNS) and len(t) == 42
+    assert list(zip(t["hand"], t["joint"])) == [(h, j) for h in HANDS for j in JOINTS]
+    h, w = film.image.shape
+    assert (t["x_min"] >= 0).all() and (t["x_max"] <= w).all() and (t["y_min"] >= 0).all() and (t["y_max"] <= h).all()
+    assert (t["x_max"] > t["x_min"]).all() and (t["y_max"] > t["y_min"]).all()
+    for kind, sites in (("erosion", EROSION_SITES), ("jsn", JSN_SITES)):
+        has = t["joint"].isin(sites)
+        assert t.loc[has, kind].notna().all() and t.loc[~has, kind].isna().all()  # missing, never 0
+        assert t.loc[has, kind].between(0, MAX_SCORE[kind]).all()
+        p = t.loc[:, [c for c in t.columns if c.startswith(f"p_{kind}_")]]
+        assert p.shape[1] == MAX_SCORE[kind] + 1
+        np.testing.assert_allclose(p[has].sum(axis=1), 1.0, atol=1e-5)
+        assert p[~has].isna().all().all()
+        np.testing.assert_array_equal(t.loc[has, kind].astype(int), p[has].to_numpy().argmax(axis=1))
+    totals = res.totals
+    assert totals["erosion_total"] == int(t["erosion"].dropna().astype(int).sum())
+    assert totals["jsn_total"] == int(t["jsn"].dropna().astype(int).sum())
+    assert totals["total_sharp"] == totals["erosion_total"] + totals["jsn_total"]
+    assert set(pipe.timings) == {"read", "seam", "localise", "crop", "score"} and all(v > 0 for v in pipe.timings.values())
+
+
+def test_boxes_and_probabilities_match_the_chapters_path(pipe, films):
+    """Boxes = chapter 4's radiograph boxes of the same hands (split, frame, predict, map back); probabilities =
+    crop_joints + Scorer.predict_proba on those boxes."""
+    film = films[1]
+    res = pipe.score(film.image)
+    prepared = localize.hands_of_radiograph(film.image, film.boxes, LOC.input_size, framing=LOC.framing)
+    meta = pd.DataFrame([{"patient_id": "P", **m} for _, _, _, m in prepared])
+    hs = localize.HandSet(torch.from_numpy(np.stack([im for _, im, _, _ in prepared])[:, None]),
+                          torch.from_numpy(np.stack([b for _, _, b, _ in prepared])), meta)
+    ref = hs.radiograph_boxes(localize.predict_boxes(pipe.localizer, hs))
+    ref[["x_min", "x_max"]] = ref[["x_min", "x_max"]].clip(0, film.image.shape[1])
+    ref[["y_min", "y_max"]] = ref[["y_min", "y_max"]].clip(0, film.image.shape[0])
+    np.testing.assert_allclose(res.table[list(BOX_COLUMNS)].to_numpy(), ref[list(BOX_COLUMNS)].to_numpy(), atol=1e-3)
+    crops = scoring.crop_joints(film.image, res.table, factor=SCO.eval_factor, size=SCO.crop_size)
+    proba = pipe.scorer.predict_proba(crops)
+    has = res.table["joint"].isin(EROSION_SITES).to_numpy()
+    np.testing.assert_allclose(res.table.loc[has, [f"p_erosion_{g}" for g in range(6)]].to_numpy(),
+                               proba["erosion"][has], atol=1e-5)
+
+
+def test_single_hand_film_matches_the_real_image_check(pipe, films):
+    """hands="left": the film as a left hand of a bilateral film (thumb on the image's left), used as it is;
+    "right": mirrored. evaluate.predict_hand_boxes calls these hand="right" and hand="left" (thumb side)."""
+    from rheumabook.evaluate import predict_hand_boxes
+    from rheumabook.seam import split_hands
+
+    split = split_hands(films[2].image, mirror_right=True)
+    left = np.ascontiguousarray(split.hand("left"))
+    right = np.ascontiguousarray(split.image_left)  # the patient's right hand as shown on the film
+    for film, hands, thumb_side in ((left, "left", "right"), (right, "right", "left")):
+        film = np.pad(film, ((0, 0), (20, 20)), constant_values=int(split.fill))
+        res = pipe.score(film, hands=hands)
+        assert len(res.table) == 21 and set(res.table["hand"]) == {hands}
+        ref, _ = predict_hand_boxes(pipe.localizer, pipe.localizer_config, film, hand=thumb_side)
+        ref = np.clip(ref, 0, [film.shape[1], film.shape[0]] * 2)
+        np.testing.assert_allclose(res.table[list(BOX_COLUMNS)].to_numpy(), ref, atol=1e-3)
+    with pytest.raises(InputError, match="only one hand.*--hands left or --hands right"):
+        pipe.score(left)
+    with pytest.raises(InputError, match="two hands found.*--hands both"):
+        pipe.score(films[2].image, hands="left")
+
+
+def test_score_many_batches_like_one_at_a_time_and_is_deterministic(pipe, films, models_dir):
+    images = [f.image for f in films]
+    one = [pipe.score(im).table for im in images]
+    many = pipe.score_many(images, batch_size=2)
+    for a, b in zip(one, many):
+        pd.testing.assert_frame_equal(a, b.table, atol=1e-5)
+    again = RheumaVIT.from_folder(models_dir, profile="quick").score_many(images, batch_size=3)
+    for a, b in zip(many, again):
+        pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
+
+
+def test_a_bad_input_in_a_batch_is_reported_and_the_rest_scored(pipe, films, tmp_path):
+    blank = np.full((240, 320), 9, np.uint8)
+    out = pipe.score_many([films[0].image, blank, str(tmp_path / "nope.png")], errors="report")
+    assert [type(r).__name__ for r in out] == ["PipelineResult", "Failure", "Failure"]
+    assert "array[1]" in out[1].message and "constant" in out[1].message
+    assert "nope.png" in out[2].message and "missing" in out[2].message
+    with pytest.raises(InputError, match="array\\[1\\]"):
+        pipe.score_many([films[0].image, blank])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_results_round_trip(pipe, films, tmp_path, fmt):
+    results = pipe.score_many([f.image for f in films[:2]], names=["a.png", "b.png"])
+    path = write_results(tmp_path / f"out.{fmt}", results, format=fmt, failures=[Failure("c.png", "bad")])
+    back = read_results(path)
+    expected = results_table(results)
+    pd.testing.assert_frame_equal(back, expected, check_dtype=False, atol=1e-5)
+    assert back["erosion"].dtype == "Int64" and back["erosion"].isna().sum() == 2 * 2 * (21 - len(EROSION_SITES))
+    if fmt == "json":
+        doc = json.loads(path.read_text())
+        assert [im["totals"] for im in doc["images"]] == [r.totals for r in results]
+        assert doc["failed"] == [{"image": "c.png", "error": "bad"}]
+    assert totals_table(results)["total_sharp"].tolist() == [r.totals["total_sharp"] for r in results]
+    assert [p.name for p in tmp_path.iterdir()] == [f"out.{fmt}"]  # no temporary file left
+
+
+def test_bad_inputs_are_refused_with_the_fix(pipe, films, tmp_path):
+    image = films[0].image
+    (tmp_path / "notes.png").write_text("not an image")
+    cases = [
+        (str(tmp_path / "missing.png"), "missing.png: image file is missing"),
+        (str(tmp_path / "notes.png"), "notes.png: cannot decode.*Fix"),
+        (np.full((240, 320), 200, np.uint8), "constant"),
+        (np.random.default_rng(0).integers(100, 104, (240, 320)).astype(np.uint8), "blank.*Fix"),
+        (np.ascontiguousarray(image[::-1]), "upside down.*rotate"),
+        (np.ascontiguousarray(np.rot90(image, 2)), "upside down"),
+        (image[:100, :150].copy(), "too small.*at least 128"),
+        (image.astype(np.float32), "dtype float32"),
+    ]
+    for source, message in cases:
+        with pytest.raises(InputError, match=message):
+            pipe.score(source)
+    pipe.score(np.ascontiguousarray(image[::-1]), check_orientation=False)  # the check can be switched off
+
+
+def _edit_json(stem, edit):
+    path = stem.with_name(stem.name + ".json")
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("problem, edit, message", [
+    ("joints", lambda d: d.update(joints=d["joints"][:20]), "joints is .* but this code expects"),
+    ("format", lambda d: d.update(format="rheumabook.other/1"), "not a 'rheumabook.localize/1' checkpoint"),
+    ("backbone", lambda d: d["config"].update(backbone="resnet18"), "do not fit the model"),
+    ("unknown backbone", lambda d: d["config"].update(backbone="no_such_net"), "does not fit this code"),
+])
+def test_mismatched_checkpoints_are_refused(tmp_path, problem, edit, message):
+    folder = make_models(tmp_path)
+    _edit_json(folder / localize.default_checkpoint("quick", 0).name, edit)
+    with pytest.raises(ModelError, match=message):
+        RheumaVIT.from_folder(folder, profile="quick")
+
+
+def test_missing_checkpoints_are_refused(tmp_path):
+    with pytest.raises(ModelError, match="no such folder.*Fix"):
+        RheumaVIT.from_folder(tmp_path / "absent", profile="quick")
+    (tmp_path / "m").mkdir()
+    folder = make_models(tmp_path / "m")
+    for p in folder.glob("scorer-*.safetensors"):
+        p.unlink()
+    with pytest.raises(ModelError, match="scorer checkpoint .*missing"):
+        RheumaVIT.from_folder(folder, profile="quick")
+    for p in folder.glob("scorer-*"):
+        p.unlink()
+    with pytest.raises(ModelError, match="no scorer checkpoint"):
+        RheumaVIT.from_folder(folder, profile="quick")
+
+
+def test_a_lone_pair_under_other_names_is_found(tmp_path, films):
+    folder = make_models(tmp_path, profile_name="mine", seed=3)
+    res = RheumaVIT.from_folder(folder, profile="quick").score(films[0].image)
+    assert len(res.table) == 42
+
+
+def test_inference_copy_folds_batch_norm_exactly_and_leaves_the_model_alone():
+    """TinyViT's conv + batch norm pairs folded into one convolution: same outputs (float rounding), the
+    trained model untouched; channels-last and bf16 autocast close to it."""
+    from rheumabook.pipeline import fused_copy, inference_copy, predict_crops
+    from rheumabook.profiles import QUICK
+
+    config = QUICK.scoring.replace(crop_size=32, backbone_kwargs=dict(embed_dims=(16, 32, 48, 64), depths=(1, 1, 1, 1),
+                                                                      num_heads=(1, 2, 3, 4), window_sizes=(4, 4, 2, 1)))
+    model = seeded(1, lambda: scoring.build_scorer(config))
+    with torch.no_grad():  # non-trivial running statistics, as after training
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    fused = fused_copy(model)
+    n_bn = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # noqa: E731
+    assert n_bn(model) > 5 and n_bn(fused) < n_bn(model)
+    x = torch.randn(6, 1, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+        torch.testing.assert_close(fused(x), ref, atol=1e-5, rtol=1e-4)
+    crops = np.random.default_rng(0).integers(0, 256, (6, 32, 32)).astype(np.uint8)
+    expected = scoring.Scorer([model], config).predict_proba(crops)
+    for precision, atol in (("float32", 1e-5), ("bfloat16", 0.05)):
+        got = predict_crops([inference_copy(model)], crops, precision=precision)
+        for kind in expected:
+            np.testing.assert_allclose(got[kind], expected[kind], atol=atol)
+    assert n_bn(model) > 5 and model(x).shape == ref.shape  # the original still has its batch norms
