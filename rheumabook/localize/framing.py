@@ -12,13 +12,21 @@ How the foreground is found (`foreground_box`), robustly and in ~1 ms:
 
 1. the image is shrunk to `WORK_SIZE` px on its long side (area interpolation) and blurred
    (Gaussian, sigma 2 work px), so noise, texture and text do not count;
-2. Otsu's threshold splits it into two classes; the class the image's top, left and right
+2. the background's slow top-to-bottom trend is removed (`background_trend`): the heel effect
+   and uneven processing make a film's background brighten towards one end (one real film's
+   rises by ~15 grey levels from top to bottom), and one global threshold, set for the brighter
+   end, then lies above the faint soft tissue of the finger tips at the other: the frame cuts
+   the fingers off. The trend is read where only background lies, in the left and right border
+   strips (a quadratic in the row, fitted robustly to the strips' row medians) and subtracted
+   row by row. A trend flatter than `TREND_MIN` is noise and left alone, so a flat background
+   frames exactly as without this step;
+3. Otsu's threshold splits it into two classes; the class the image's top, left and right
    border strips mostly belong to is the background (so an inverted, MONOCHROME1-like image
    works too: the hand is whichever class is *not* at the border);
-3. a morphological opening (`THIN` of the long side) removes thin things: collimation edges,
+4. a morphological opening (`THIN` of the long side) removes thin things: collimation edges,
    ruler ticks, burnt-in text; bands lying along an image edge and thinner than `BAND` of the
    image are dropped as collimation or detector borders;
-4. a closing (`MERGE` of the long side) joins the bones and soft tissue of one hand, and the
+5. a closing (`MERGE` of the long side) joins the bones and soft tissue of one hand, and the
    largest connected blob is the hand; small separate blobs (side markers, plates) are ignored.
 
 `frame_box` adds `FRAME_MARGIN` of the foreground's long side on every side that does not touch
@@ -37,8 +45,8 @@ import numpy as np
 
 from ..boxes import ArrayLike
 
-__all__ = ["FRAME_MARGIN", "WORK_SIZE", "resize_hand", "foreground_mask", "foreground_box", "frame_box", "full_frame",
-           "crop_frame", "frame_hand", "to_frame", "from_frame"]
+__all__ = ["FRAME_MARGIN", "WORK_SIZE", "resize_hand", "background_trend", "foreground_mask", "foreground_box",
+           "frame_box", "full_frame", "crop_frame", "frame_hand", "to_frame", "from_frame"]
 
 FRAME_MARGIN = 0.06
 """Margin added on each side of the foreground box, as a fraction of its long side."""
@@ -46,6 +54,11 @@ WORK_SIZE = 256
 """Long side (px) of the shrunken copy the foreground is found on."""
 THIN, MERGE, BAND = 0.015, 0.06, 0.06
 """Opening size, closing size (fractions of the long side) and the widest edge band dropped (of the image)."""
+TREND_STRIP, TREND_ITERATIONS = 0.03, 20
+"""Width of the side strips the background trend is read from (fraction of the work image's long side), and the
+reweighting steps of its least-absolute-deviations fit."""
+TREND_MIN = 2 / 255
+"""Peak-to-peak range (0..1 grey scale) below which a background trend counts as noise and is not removed."""
 
 
 def _as_unit(image: np.ndarray) -> np.ndarray:
@@ -71,6 +84,42 @@ def _drop_edge_bands(mask: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
+def background_trend(small: np.ndarray) -> np.ndarray:
+    """The slow top-to-bottom trend of a work image's background, (H, 1) float32 with median 0; subtract it.
+
+    small: the shrunken, blurred image (H, W) in 0..1. Each row's background level is read on
+    both sides, as the median of the left and of the right border strip (`TREND_STRIP` of the
+    long side wide): 2H samples. They are fitted by one quadratic in the row, a(y) = b1 y + b2 y^2
+    (y in -1..1), plus a constant per side (a horizontal gradient or a collimation band along
+    one side only shifts its side): first by least absolute deviations (`TREND_ITERATIONS` steps
+    of iteratively reweighted least squares), then by least squares on the samples within 3
+    robust standard deviations (1.4826 MAD, at least 1/255) of that fit. A thumb, ruler, marker
+    or blanked corner touching a strip over some rows is an outlier of a smooth trend.
+    The top and bottom strips are not used: burnt-in labels sit at the top, the forearm crosses
+    the bottom (a column profile read from the top strip followed the labels and cut finger tips
+    on phantom films). The trend a(y) less its median keeps the background's level; zeros when
+    its range is below `TREND_MIN`, so a flat background is left exactly as it is.
+    """
+    h, w = small.shape
+    strip = max(2, int(round(TREND_STRIP * max(h, w))))
+    values = np.concatenate([np.median(small[:, :strip], axis=1), np.median(small[:, -strip:], axis=1)])
+    y = np.linspace(-1.0, 1.0, h)
+    side = np.repeat([0.0, 1.0], h)
+    design = np.stack([1.0 - side, side, np.tile(y, 2), np.tile(y * y, 2)], axis=1)
+    coef = np.linalg.lstsq(design, values, rcond=None)[0]
+    for _ in range(TREND_ITERATIONS):  # least absolute deviations, by iteratively reweighted least squares
+        root_weight = 1.0 / np.sqrt(np.maximum(np.abs(values - design @ coef), 1e-4))
+        coef = np.linalg.lstsq(design * root_weight[:, None], values * root_weight, rcond=None)[0]
+    residual = np.abs(values - design @ coef)
+    keep = residual <= 3 * max(1.4826 * float(np.median(residual)), 1 / 255)
+    coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]  # least squares on the samples kept
+    rows = coef[2] * y + coef[3] * y * y
+    rows = rows - np.median(rows)
+    if float(rows.max() - rows.min()) < TREND_MIN:
+        return np.zeros((h, 1), dtype=np.float32)
+    return rows.astype(np.float32)[:, None]
+
+
 def foreground_mask(image: np.ndarray) -> np.ndarray:
     """Boolean mask of the hand at work resolution (long side `WORK_SIZE`); see the module docstring."""
     x = _as_unit(image)
@@ -78,6 +127,7 @@ def foreground_mask(image: np.ndarray) -> np.ndarray:
     f = WORK_SIZE / max(h, w)
     small = cv2.resize(x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else x
     small = cv2.GaussianBlur(small, (0, 0), 2.0)
+    small = small - background_trend(small)
     u8 = np.clip(np.rint(small * 255), 0, 255).astype(np.uint8)
     _, fg = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     fg = fg.astype(bool)

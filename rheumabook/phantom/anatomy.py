@@ -50,14 +50,19 @@ JOINT_SPACE_MM: dict[str, float] = {
 
 # Depth of a bone head's parabolic cap as a fraction of its width: MCP heads are round,
 # PIP/DIP heads (condyles) flatter. The next bone's base is the same cap shifted by the gap.
-_HEAD_DEPTH = {"MCP": 0.27, "MCP1": 0.2, "PIP": 0.12, "DIP": 0.10, "IP": 0.12, "CMC": 0.04, "tip": 0.55}
+_HEAD_DEPTH = {"MCP": 0.27, "MCP1": 0.2, "PIP": 0.12, "DIP": 0.10, "IP": 0.12, "CMC": 0.04, "tip": 0.3}
+_WAIST = {"metacarpal": 1.0, "proximal": 0.92, "middle": 0.92, "distal": 0.85}
+"""Waist of a tubular bone as a fraction of `SHAFT_WIDTH_MM` (the ends keep their widths): metacarpals
+7-10 mm, proximal phalanges 7-9, middle 6-7, distal ~5 mm, 0.6-0.8x the ends (hand-anatomy.md)."""
+_NOTCH = 0.02  # depth of the notch between the two condyles of a phalangeal head, x the head's width
+_PHYSIS = 0.3  # an open growth plate lies this far (x the end's width) from the joint surface
 _SOFT_BLUR_MM = 1.2  # blur of the skin edge
 _SOFT_MM = {"metacarpal": 5.5, "proximal": 4.6, "middle": 4.0, "distal": 3.6, "tip": 4.0}
 """Soft tissue beside the bones of a finger (each side) and beyond the tip."""
 
 # Nominal ray angles in degrees from the hand's long axis, positive towards the thumb.
 _MC_ANGLE = {2: 8.0, 3: 1.5, 4: -6.0, 5: -12.5}
-_SPREAD_ANGLE = {2: 7.0, 3: 0.0, 4: -6.0, 5: -12.0}  # added to the phalanges per unit of spread
+_SPREAD_ANGLE = {2: 7.0, 3: 0.0, 4: -6.0, 5: -12.0}  # added to the phalanges per unit of spread (x the patient's gain)
 _MC_ON_CARPAL = {2: 0.0, 3: 0.0, 4: 0.7, 5: -0.58}
 """Where a metacarpal base sits on its carpal bone: offset of its axis from the bone's centre, in half-widths."""
 _MC_CARPAL = {2: ("trapezoid",), 3: ("capitate",), 4: ("hamate", "capitate"), 5: ("hamate",)}

@@ -1,13 +1,18 @@
 """One hand of the phantom in its own frame (mm): the wrist, five rays, the soft-tissue envelope.
 
-A ray is a chain of long bones (metacarpal, then two or three phalanges). Each bone's
-base matches the previous head's width; a head is a parabolic cap and the next bone's
-base is the same cap shifted by the joint space, so the gap is even, and each bone turns
-about the centre of curvature of the previous head (the finger bends there). The
-metacarpal base is seated on its carpal bone(s), the CMC space apart. Finger/CMC boxes
-are squares 1.7x the wider bone end, centred on the joint space. JSN grows both bone ends
-into the space (`damage.jsn_closure`); erosions are cut into them (`damage.finger_erosions`).
-`build_hand` returns everything in a `HandGeo`, which `raster` draws.
+A ray is a chain of tubular bones (metacarpal, then two or three phalanges, `thickness.LongBone`):
+each shaft narrows to a waist and flares to its ends, each bone's base matches the previous
+head's width; a head is a parabolic cap (bicondylar at the phalanges: a shallow notch) and the
+next bone's base is the same cap shifted by the joint space, so the gap is even, and each bone
+turns about the centre of curvature of the previous head (the finger bends there). Distal
+phalanges end in a tuft; two sesamoids lie over the MCP1 head. The patient's variation
+(`render._draw_variation`: widths, bone lengths, flexion, spread, growth plates) shapes the
+plan. The metacarpal base is seated on its carpal bone(s), the CMC space apart. Finger/CMC
+boxes are squares 1.7x the wider bone end, centred on the joint space. JSN grows both bone ends
+into the space (`damage.jsn_closure`) and, from grade 2, makes the bone under it sclerotic
+(`damage.jsn_sclerosis`); erosions are cut into them (`damage.finger_erosions`); a damaged
+site's bone is osteopenic (`damage.osteopenia`). `build_hand` returns everything in a
+`HandGeo`, which `raster` projects.
 """
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ import cv2
 import numpy as np
 
 from ..joints import JOINTS, applies
-from .anatomy import (_MC_ANGLE, _MC_CARPAL, _MC_ON_CARPAL, _SOFT_MM, _SPREAD_ANGLE, BONE_LENGTH_MM, CORTEX_MM,
+from .anatomy import (_MC_ANGLE, _MC_CARPAL, _MC_ON_CARPAL, _NOTCH, _PHYSIS, _SOFT_MM, _SPREAD_ANGLE, _WAIST,
+                      BONE_LENGTH_MM, CORTEX_MM,
                       _HEAD_DEPTH, JOINT_SPACE_MM, SHAFT_WIDTH_MM)
-from .damage import finger_erosions, jsn_closure
-from .outline import HandGeo, JointGeo, normal_of, bone_outline, place_local, seat_against, unit_vector
+from .damage import finger_erosions, jsn_closure, jsn_sclerosis, osteopenia
+from .thickness import LongBone
+from .outline import HandGeo, JointGeo, circle, normal_of, bone_outline, place_local, seat_against, unit_vector
 from .wrist import Uniforms, build_wrist, carpal_layout, carpal_outlines
 
 __all__ = ["build_hand"]
@@ -108,25 +115,33 @@ def _ray_angles(f: int, pose: dict) -> list[float]:
         a_mc = pose["thumb_deg"]
         return [a_mc, a_mc - 12.0 + jit[1], a_mc - 18.0 + jit[1] + jit[2]]
     a_mc = _MC_ANGLE[f] + jit[0]
-    a_ph = a_mc + _SPREAD_ANGLE[f] * pose["spread"]
+    a_ph = a_mc + _SPREAD_ANGLE[f] * pose["spread"] * pose["var"]["spread_gain"]
     return [a_mc, a_ph + jit[1], a_ph + jit[1] + jit[2], a_ph + jit[1] + jit[2] + 0.5 * jit[2]]
 
 
 def _ray_plan(f: int, pose: dict, lf: float) -> _Ray:
-    """Bone lengths (scaled by `lf`), widths, cap curvatures and directions of ray `f` in its pose."""
-    lengths = [v * lf for v in BONE_LENGTH_MM[f]]
+    """Bone lengths (scaled by `lf`), widths, cap curvatures and directions of ray `f` in its pose.
+
+    The patient's variation (``pose["var"]``, `render._draw_variation`) scales each bone's length
+    and all widths, and foreshortens the phalanges of a flexed finger.
+    """
+    var = pose["var"]
     kinds = ("metacarpal", "proximal", "distal") if f == 1 else ("metacarpal", "proximal", "middle", "distal")
+    lengths = [v * lf * var["bones"][f - 1, i] * (1.0 if i == 0 else var["flexion"][f - 1])
+               for i, v in enumerate(BONE_LENGTH_MM[f])]
     levels = ("MCP", "IP") if f == 1 else ("MCP", "PIP", "DIP")
     sites = ("MCP1", "IP") if f == 1 else (f"MCP{f}", f"PIP{f}", f"DIP{f}")
-    # widths: base of each bone matches the head of the previous one
+    # widths: base of each bone matches the head of the previous one; the shaft narrows to a waist
+    # (0.6-0.75 of the ends); a distal phalanx ends in a tuft ~1.25x its waist
     widths = []
     for i, ws in enumerate(SHAFT_WIDTH_MM[f]):
+        ws = ws * var["width"]
         if i == 0:
             wb, wh = ws * (1.12 if f > 1 else 1.2), ws * (1.36 if f > 1 else 1.3)
         else:
             wb = widths[-1][2] * 0.98
-            wh = ws * (1.2 if kinds[i] != "distal" else 1.0)
-        widths.append((wb, ws, wh))
+            wh = ws * (1.2 if kinds[i] != "distal" else _WAIST[kinds[i]] * 1.25)
+        widths.append((wb, ws * _WAIST[kinds[i]], wh))
     caps = []
     for i in range(len(lengths)):
         lvl_h = ("MCP1" if f == 1 else "MCP") if i == 0 else (levels[i] if i < len(levels) else "tip")
@@ -192,10 +207,13 @@ def _build_joints(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, i
         ext_h[i] = (closure[0] / 2.0, closure[1] / 2.0)
         ext_b[i + 1] = (closure[0] / 2.0, closure[1] / 2.0)
         geo.cuts += finger_erosions(jg, ero[site], rnd(site))
+        geo.sclerosis += jsn_sclerosis(jg, jsn[site], closure)
+        geo.osteopenia += osteopenia(jc, jg.half_box, ero[site], jsn[site])
     return origins, ext_b, ext_h
 
 
-def _build_cmc(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int], rnd: Uniforms) -> None:
+def _build_cmc(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int], jsn: dict[str, int],
+               rnd: Uniforms) -> None:
     """The CMC joint of the ray into `geo` (its box where the site is scored; erosions at CMC1)."""
     f, d0 = ray.f, ray.dirs[0]
     cmc_site = _cmc_site(f)
@@ -208,20 +226,42 @@ def _build_cmc(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int]
         geo.boxes[cmc_site] = (cmc_c, cmc.half_box)
     if cmc_site == "CMC1":
         geo.cuts += finger_erosions(cmc, ero["CMC1"], rnd("CMC1"))
+    if cmc_site is not None:
+        geo.osteopenia += osteopenia(cmc_c, cmc.half_box, ero[cmc_site], jsn[cmc_site])
 
 
-def _ray_bones(geo: HandGeo, ray: _Ray, origins: list, ext_b: list, ext_h: list) -> None:
-    """The ray's bone outlines and medullae (cortex thinner under the joint surfaces) into `geo`."""
+def _ray_bones(geo: HandGeo, ray: _Ray, origins: list, ext_b: list, ext_h: list, physes: bool) -> None:
+    """The ray's tubular bones (`thickness.LongBone`, cortex thinner under the joint surfaces) into `geo`.
+
+    Phalangeal heads are bicondylar (a notch) and the next base has the matching ridge; with
+    `physes` (an adolescent) the growth plates are open: at the phalangeal bases, the heads of
+    metacarpals 2-5 and the base of the first.
+    """
+    names = {"metacarpal": "metacarpal", "proximal": "proximal phalanx", "middle": "middle phalanx",
+             "distal": "distal phalanx"}
+    notch = [_NOTCH * ray.widths[i][2] if ray.kinds[i] in ("proximal", "middle") else 0.0
+             for i in range(len(ray.lengths))]
     for i, L in enumerate(ray.lengths):
         wb, ws, wh = ray.widths[i]
         cb, ch = ray.caps[i]
-        geo.bones.append(place_local(bone_outline(L, wb / 2, ws / 2, wh / 2, cb, ch, ext_b=ext_b[i], ext_h=ext_h[i]),
-                                origins[i], ray.dirs[i]))
-        ce, cs = CORTEX_MM["end"], CORTEX_MM[ray.kinds[i]]
-        tip_end = ray.kinds[i] == "distal"
-        geo.medullae.append(place_local(bone_outline(L, wb / 2 - ce, max(ws / 2 - cs, 0.6), wh / 2 - (cs if tip_end else ce),
-                                            cb, ch, u0=ce + 0.2, u1=(2.2 if tip_end else ce + 0.2)),
-                                   origins[i], ray.dirs[i]))
+        outline = place_local(bone_outline(L, wb / 2, ws / 2, wh / 2, cb, ch, ext_b=ext_b[i], ext_h=ext_h[i]),
+                              origins[i], ray.dirs[i])
+        geo.bones.append(outline)
+        kind = ray.kinds[i]
+        phys_b = _PHYSIS * wb if physes and (kind != "metacarpal" or ray.f == 1) else 0.0
+        phys_h = _PHYSIS * wh if physes and kind == "metacarpal" and ray.f > 1 else 0.0
+        tube = LongBone(origin=origins[i], axis=ray.dirs[i], length=L, hb=wb / 2, hs=ws / 2, hh=wh / 2, cb=cb, ch=ch,
+                        ext_b=ext_b[i], ext_h=ext_h[i], notch_b=notch[i - 1] if i else 0.0, notch_h=notch[i],
+                        cortex=CORTEX_MM[kind], cortex_end=CORTEX_MM["end"],
+                        tip_cortex=2.2 if kind == "distal" else 0.0, physis_b=phys_b, physis_h=phys_h,
+                        name=f"{names[kind]} {ray.f}")
+        geo.tubes.append((tube, outline))
+    if ray.f == 1:  # two sesamoids over the palmar side of the MCP1 head, overlapping it on a PA view
+        j = geo.joints["MCP1"]
+        d, nv = j.axis_prox, normal_of(j.axis_prox)
+        for side in (-1.0, 1.0):
+            c = j.centre_prox - 3.2 * d + side * 0.45 * j.h_prox * nv
+            geo.compact.append((circle(c, 1.9, 2.6, d, 24), 0.5, 0.9, False, "sesamoid"))
 
 
 def _finger_soft_tissue(geo: HandGeo, ray: _Ray, origins: list) -> None:
@@ -263,6 +303,6 @@ def _build_ray(geo: HandGeo, f: int, pose: dict, lf: float, carpal: dict[str, np
     ray = _ray_plan(f, pose, lf)
     base_pt = _seat_metacarpal(ray, carpal)
     origins, ext_b, ext_h = _build_joints(geo, ray, base_pt, ero, jsn, rnd)
-    _build_cmc(geo, ray, base_pt, ero, rnd)
-    _ray_bones(geo, ray, origins, ext_b, ext_h)
+    _build_cmc(geo, ray, base_pt, ero, jsn, rnd)
+    _ray_bones(geo, ray, origins, ext_b, ext_h, pose["var"]["physes"])
     _finger_soft_tissue(geo, ray, origins)

@@ -1,10 +1,11 @@
-"""Confounders burnt into a phantom radiograph: lead side markers ("L"/"R") and a text label.
+"""Confounders burnt into a phantom radiograph: lead side markers ("L"/"R"), a text label and a ruler.
 
 Each hand gets a 10 mm lead letter in a free corner of its half (missing ~8 %, showing the
 wrong side ~6 % of the time: `render` options marker_missing_rate / marker_error_rate),
-and most images a burnt-in label ("ID ... date PA") in another free corner. Neither may
+most images a burnt-in label ("ID ... date PA") in another free corner and about half a
+radiopaque ruler (a grey strip with ticks every 5 mm) in a free corner beside the hand. None may
 cover a joint box or the background gap between the hands, so the seam (chapter 3) and
-the boxes stay clean; where no corner is free the marker or label is left out.
+the boxes stay clean; where no place is free the marker, label or ruler is left out.
 """
 from __future__ import annotations
 
@@ -49,13 +50,13 @@ def _draw_text(y: np.ndarray, text: str, x: int, y0: int, height_px: float, valu
 
 
 def draw_markers(y: np.ndarray, d: dict, box_rows: list, extents: dict, W: int, H: int, spacing: float,
-                  opts: dict) -> tuple[dict, Optional[dict]]:
+                  opts: dict) -> tuple[dict, Optional[dict], Optional[tuple]]:
     """Side markers near each hand and a text label in a free corner, away from joints and the middle gap.
 
     y: the float image, drawn into; d: the radiograph's draws (marker_u, corner_u, label);
     box_rows: the joint boxes (hand, joint, x_min, y_min, x_max, y_max); extents: hand ->
     (x_lo, x_hi) px. Returns (markers: hand -> {letter, correct, box} or None, label: {text,
-    box} or None).
+    box} or None, ruler: its box or None; drawn with the markers option only).
     """
     joint_boxes = [(r[2], r[3], r[4], r[5]) for r in box_rows]
     taken: list[tuple] = []  # boxes of what was drawn so far
@@ -64,7 +65,49 @@ def draw_markers(y: np.ndarray, d: dict, box_rows: list, extents: dict, W: int, 
               "left": (int(extents["left"][0]) + margin, W - margin)}
     markers = _side_markers(y, d, joint_boxes, taken, halves, margin, H, spacing, opts)
     label = _text_label(y, d, joint_boxes, taken, halves, margin, H, opts)
-    return markers, label
+    if label is not None:
+        taken.append(label["box"])
+    gap = (int(np.ceil(extents["right"][1])), int(np.floor(extents["left"][0])) - 1)
+    ruler = _ruler(y, d["physics"]["ruler"], joint_boxes, taken, halves, gap, margin, H, spacing) if opts["markers"] else None
+    return markers, label, ruler
+
+
+def _ruler(y: np.ndarray, ru: dict, joint_boxes: list, taken: list, halves: dict, gap: tuple[int, int], margin: int,
+           H: int, spacing: float) -> Optional[tuple[int, int, int, int]]:
+    """A radiopaque ruler (a grey strip with bright ticks every 5 mm, long ones every cm) in a free corner.
+
+    ru: {"present", "length_mm", "level", "order" (the 8 corners of both halves, tried in this
+    order)}. It is put where it covers no joint box, nothing drawn before and no tissue (the
+    image there is as dark as the background between the hands: `gap`), as a ruler lies beside
+    the hand on a film; returns its box, or None.
+    """
+    if not ru["present"]:
+        return None
+    length, width = int(round(ru["length_mm"] / spacing)), int(round(7.0 / spacing))
+    background = float(np.median(y[:, gap[0]:gap[1] + 1])) if gap[1] >= gap[0] else float(y.min())
+    cands = []
+    for hand in ("right", "left"):
+        x_lo, x_hi = halves[hand]
+        cands += [(hand, x_lo, margin), (hand, x_hi - length, margin), (hand, x_lo, H - margin - width),
+                  (hand, x_hi - length, H - margin - width)]
+    for c in ru["order"]:
+        hand, x0, y0 = cands[c]
+        b = (int(x0), int(y0), int(x0) + length, int(y0) + width)
+        if b[0] < halves[hand][0] or b[2] > halves[hand][1] or _overlaps(b, joint_boxes + taken):
+            continue
+        sub = y[b[1]:b[3], b[0]:b[2]]
+        if sub.size == 0 or float(np.percentile(sub, 90)) > background + 0.06:
+            continue  # tissue under it
+        strip = np.full((width, length), ru["level"], np.float32)
+        step = 5.0 / spacing
+        for i in range(int(length / step) + 1):
+            x = int(round(i * step))
+            tick = width if i % 2 == 0 else width // 2
+            cv2.line(strip, (x, 0), (x, tick - 1), 1.0, max(1, int(round(0.4 / spacing))), cv2.LINE_AA)
+        np.maximum(sub, strip[: sub.shape[0], : sub.shape[1]], out=sub)
+        taken.append(b)
+        return b
+    return None
 
 
 def _side_markers(y: np.ndarray, d: dict, joint_boxes: list, taken: list, halves: dict, margin: int, H: int,

@@ -154,10 +154,12 @@ class JointGeo:
 class HandGeo:
     """Everything drawn for one hand, in the hand frame (mm)."""
 
-    bones: list = field(default_factory=list)
-    medullae: list = field(default_factory=list)
-    overlays: list = field(default_factory=list)  # bones projected over others (pisiform)
-    cuts: list = field(default_factory=list)  # erosions, drawn as holes in bone and medulla
+    bones: list = field(default_factory=list)  # outlines of the tubular bones (their bounding boxes)
+    tubes: list = field(default_factory=list)  # (thickness.LongBone, outline) per tubular bone
+    compact: list = field(default_factory=list)  # (outline, cortex mm, kappa, elongated, name) per compact bone
+    cuts: list = field(default_factory=list)  # erosions: outlines where bone is removed
+    sclerosis: list = field(default_factory=list)  # (outline, mm of cortex added): subchondral sclerosis (JSN)
+    osteopenia: list = field(default_factory=list)  # (centre, radius mm, share of the medulla lost)
     soft: list = field(default_factory=list)  # (polygon, level 0..255)
     envelope: list = field(default_factory=list)  # points bounding the soft tissue
     joints: dict = field(default_factory=dict)  # site -> JointGeo (finger joints, CMC)

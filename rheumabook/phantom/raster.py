@@ -1,14 +1,12 @@
-"""Projection of the phantom: hand geometry (mm) -> density masks -> attenuation -> display -> noise -> pixels.
+"""Projection of the phantom: hand geometry (mm) -> path-length maps -> the displayed image, with its boxes.
 
-Bones (cortex level), their medullae (a lower level drawn over them), the pisiform (a
-higher level) and erosions (cut to zero) are rasterised into one uint8 density image with
-OpenCV's anti-aliased polygons (1/16-pixel vertices, outlines inset by the 0.72 px that
-anti-aliasing adds, so widths and joint spaces keep their size); the soft-tissue envelope
-is drawn on a <= 1 mm grid and blurred (1.2 mm). Attenuation = soft tissue + bone density
-(with a +-5 % trabecular texture); detector signal = 1 - exp(-attenuation); then a random
-display window and gamma, a heel-effect/mottle gain field, quantum-like noise and a 3x3
-detector blur. Background is dark, bone bright (the usual display of a radiograph).
-``uint16`` output holds 12-bit values (0..4095).
+`_place_hand` fits each hand's geometry into its half of the field; `_draw_hand` adds its
+bones' path lengths to two full-resolution float32 maps (through the outer surfaces and
+through the medullae, `thickness`), draws its outline on a <= 1 mm grid for the soft tissue
+and its damage into uint8 layers (erosion defects, subchondral sclerosis, periarticular
+osteopenia, allocated only when there is damage). `render_image` then forms the image
+(`exposure`: attenuation, log exposure, window, blur, noise, collimation), burns in the
+markers and quantises (8 or 12 bits, the detector's 3x3 blur, optionally MONOCHROME1).
 
 Image coordinates use pixel edges (pixel i spans [i, i+1], as the boxes); OpenCV's
 drawing puts pixel i's centre at i, hence the - 0.5 when drawing.
@@ -16,6 +14,7 @@ drawing puts pixel i's centre at i, hence the - 0.5 when drawing.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -24,26 +23,13 @@ import pandas as pd
 from ..joints import HANDS, JOINTS
 from ..schema import BOX_COLUMNS
 from .anatomy import _SOFT_BLUR_MM, UINT16_MAX
+from .exposure import attenuation, expose
 from .hand import build_hand
 from .markers import draw_markers
 from .outline import HandGeo
+from .thickness import add_compact_bone, add_long_bone, soft_tissue_thickness
 
 __all__ = ["render_image"]
-
-# Densities in attenuation units (the detector signal is 1 - exp(-sum)); bone levels are drawn
-# into a uint8 density image at _LEVEL_PER_MU levels per unit.
-_MU_CORTEX = 1.30
-_MU_MEDULLA = 0.92
-_MU_OVERLAY = 1.55  # pisiform seen through the triquetrum
-_LEVEL_PER_MU = 150.0
-_LEVEL_CORTEX = int(round(_MU_CORTEX * _LEVEL_PER_MU))
-_LEVEL_MEDULLA = int(round(_MU_MEDULLA * _LEVEL_PER_MU))
-_LEVEL_OVERLAY = int(round(_MU_OVERLAY * _LEVEL_PER_MU))
-_MU_SOFT = 0.40  # palm/forearm thickness; fingers get ~0.9 of it
-_TEXTURE = 0.05  # std of the trabecular wobble of the bone density
-_PSF = cv2.getGaussianKernel(3, 0.6).ravel()  # the detector blur, applied to the final image
-_NOISE_PER_BYTE = 1.0 / (73.9 * float(np.sum(_PSF**2)))  # uniform bytes have std 73.9; the blur shrinks it
-
 
 def _to_px(pts: np.ndarray, m: np.ndarray, origin: np.ndarray) -> np.ndarray:
     """Hand-frame mm -> image pixels (float)."""
@@ -92,11 +78,14 @@ def _fill(img: np.ndarray, polys: list[np.ndarray], value: int) -> None:
         cv2.fillPoly(img, [np.round(q * 16.0).astype(np.int32)], int(value), cv2.LINE_AA, 4)
 
 
-def _frame_matrix(k: float, rot_deg: float, mirror: float) -> np.ndarray:
-    """2x2 matrix hand frame (mm, y distal) -> image pixels (y down): scale, rotation, mirror."""
+def _frame_matrix(k: float, rot_deg: float, mirror: float, across: float = 1.0) -> np.ndarray:
+    """2x2 matrix hand frame (mm, y distal) -> image pixels (y down): scale, rotation, mirror.
+
+    across: how much narrower the hand looks across its long axis (a slight supination, <= 1).
+    """
     a = math.radians(rot_deg)
     r = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-    return k * r @ np.diag([mirror, -1.0])
+    return k * r @ np.diag([mirror * across, -1.0])
 
 
 def _soft_factor(spacing: float) -> int:
@@ -118,7 +107,7 @@ def _place_hand(geo: HandGeo, hand: str, pose: dict, W: int, H: int,
     low_pts = np.array([rc_c + [0.0, -rc_h[1]], ul_c + [0.0, -ul_h[1]]])
     for _ in range(40):
         k = scale / spacing
-        m = _frame_matrix(k, -mirror * pose["rotation_deg"], mirror)
+        m = _frame_matrix(k, -mirror * pose["rotation_deg"], mirror, pose["var"]["supination"])
         rel = env @ m.T
         low = low_pts @ m.T
         pad = blur_mm / spacing  # every term below is proportional to the size: the fit is size-independent
@@ -126,7 +115,7 @@ def _place_hand(geo: HandGeo, hand: str, pose: dict, W: int, H: int,
         y_lo = top_m + pad - rel[:, 1].min()
         y_hi = H - bottom_m - low[:, 1].max()
         if y_hi >= y_lo:
-            oy = y_lo + pose["u_y"] * (y_hi - y_lo) * 0.6
+            oy = y_lo + (0.7 + 0.3 * pose["u_y"]) * (y_hi - y_lo)  # low in the field: ~1-3 cm of forearm
             inside = rel[(rel[:, 1] + oy) <= H + pad]
             x_min, x_max = inside[:, 0].min() - pad, inside[:, 0].max() + pad
             inner = pose["inner_margin"] * W
@@ -144,17 +133,25 @@ def _place_hand(geo: HandGeo, hand: str, pose: dict, W: int, H: int,
 
 
 def render_image(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float, dt: np.dtype,
-                  opts: dict) -> tuple[np.ndarray, pd.DataFrame, dict]:
+                  opts: dict, stages: Optional[dict] = None) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """Geometry -> masks -> attenuation -> display -> noise -> markers -> quantised image.
 
     d: the radiograph's draws (`render._draw`); truth: 42 validated rows in HANDS x JOINTS
     order; W, H: image size (px); spacing: mm per pixel; dt: uint8 or uint16; opts: the
-    checked render options. Returns (image, boxes, meta) as `render` documents them.
+    checked render options. Returns (image, boxes, meta) as `render` documents them. stages: a dict
+    that receives a copy of every intermediate image (`exposure`; chapter 1 shows them), or None.
     """
     layers = _rasterize_hands(d, truth, W, H, spacing)
-    y = _expose(layers["density"], layers["soft"], layers["soft_factor"], d, W, H, spacing, opts["noise"])
-    markers, label = draw_markers(y, d, layers["box_rows"], layers["extents"], W, H, spacing, opts)
-    image = _quantise(y, dt)
+    soft = _soft_full(layers, W, H, spacing)
+    if stages is not None:
+        stages.update(bone_outer_mm=layers["outer"].copy(), medulla_mm=layers["inner"].copy(), soft_mm=soft.copy(),
+                      bones=layers["bones"])
+    a = attenuation(layers["outer"], layers["inner"], soft, layers["extra"], d)
+    y = expose(a, d, spacing, opts["noise"], stages)
+    markers, label, ruler = draw_markers(y, d, layers["box_rows"], layers["extents"], W, H, spacing, opts)
+    if stages is not None:
+        stages["markers"] = y.copy()
+    image = _quantise(y, dt, opts["monochrome1"])
     boxes = pd.DataFrame(layers["box_rows"], columns=["hand", "joint", *BOX_COLUMNS])
     for c in BOX_COLUMNS:
         boxes[c] = boxes[c].astype(float).round(2)
@@ -166,6 +163,7 @@ def render_image(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float, d
         "exposure": {k: v for k, v in d["exposure"].items()},
         "markers": markers,
         "label": label,
+        "ruler": None if ruler is None else tuple(int(v) for v in ruler),
         "gap_px": gap,  # (first, last) column of background between the hands
         "hand_extent_x_px": {h: (float(a), float(b)) for h, (a, b) in extents.items()},
         "joints": layers["joints"],
@@ -181,43 +179,114 @@ def _rasterize_hands(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: floa
     soft_factor (its down-sampling factor), box_rows (42 tuples hand, joint, x_min, y_min,
     x_max, y_max), extents (hand -> (x_lo, x_hi) px), pose and joints (hand -> meta).
     """
-    # one uint8 density image: cortex, then medulla drawn over it, then erosions cut to 0; the
-    # anti-aliased edges blend neighbouring levels, which is what a projection would do
-    dens = np.zeros((H, W), np.uint8)
-    qs = _soft_factor(spacing)  # soft tissue is smooth: draw and blur it on a coarser grid
+    # path lengths (mm) through the bones' outer surfaces and their medullae, full grid; the soft
+    # tissue's outline on a coarser grid (it is smooth); erosion defects in a uint8 mask
+    outer, inner = np.zeros((H, W), np.float32), np.zeros((H, W), np.float32)
+    qs = _soft_factor(spacing)
     Hq, Wq = -(-H // qs), -(-W // qs)
     soft = np.zeros((Hq, Wq), np.uint8)
+    layers = _DamageLayers(H, W)
     ero = truth["erosion"].fillna(0).to_numpy(dtype=int).reshape(len(HANDS), len(JOINTS))
     jsn = truth["jsn"].fillna(0).to_numpy(dtype=int).reshape(len(HANDS), len(JOINTS))
-    out = {"density": dens, "soft": soft, "soft_factor": qs, "box_rows": [], "extents": {}, "pose": {}, "joints": {}}
+    out = {"outer": outer, "inner": inner, "soft": soft, "soft_factor": qs, "box_rows": [], "extents": {},
+           "pose": {}, "joints": {}, "bones": {}}
     for hi, hand in enumerate(HANDS):
         scores = {j: (int(ero[hi, ji]), int(jsn[hi, ji])) for ji, j in enumerate(JOINTS)}
         pose = d["pose"][hand]
         geo = build_hand(scores, pose, d["length_factor"], d["damage"][hi])
         m, origin, info = _place_hand(geo, hand, pose, W, H, spacing)
-        _draw_hand(dens, soft, geo, m, origin, np.array([Wq / W, Hq / H]))
+        _draw_hand(outer, inner, soft, layers, geo, m, origin, np.array([Wq / W, Hq / H]), info["scale"] / spacing)
         k = info["scale"] / spacing
+        out["bones"][hand] = _bone_labels(geo, m, origin)
         rows, out["joints"][hand] = _hand_boxes(geo, hand, m, origin, k, pose["rotation_deg"], W, H)
         out["box_rows"] += rows
         out["extents"][hand] = info["extent_x"]
         out["pose"][hand] = {"rotation_deg": pose["rotation_deg"], "scale": info["scale"], "spread": pose["spread"],
                              "thumb_deg": pose["thumb_deg"], "origin_px": (float(origin[0]), float(origin[1])),
-                             "inner_margin_frac": pose["inner_margin"], "px_per_mm": float(k)}
+                             "inner_margin_frac": pose["inner_margin"], "px_per_mm": float(k),
+                             "open_growth_plates": bool(pose["var"]["physes"])}
+    out["extra"] = layers.result()
     return out
 
 
-def _draw_hand(dens: np.ndarray, soft: np.ndarray, geo: HandGeo, m: np.ndarray, origin: np.ndarray,
-               sq: np.ndarray) -> None:
-    """Draw one placed hand: bone levels into `dens` (full grid), soft tissue into `soft` (grid scaled by `sq`)."""
+class _DamageLayers:
+    """Full-grid layers of damage, allocated only when a radiograph has any: erosion defects (uint8 mask of
+    bone kept), subchondral sclerosis (mm of cortex added) and periarticular osteopenia (share of medulla lost)."""
+
+    def __init__(self, H: int, W: int) -> None:
+        self.shape = (H, W)
+        self.keep: Optional[np.ndarray] = None
+        self.sclerosis: Optional[np.ndarray] = None
+        self.osteopenia: Optional[np.ndarray] = None
+
+    def cut(self, polys: list[np.ndarray]) -> None:
+        """Remove bone inside the outlines (pixels)."""
+        if polys:
+            if self.keep is None:
+                self.keep = np.full(self.shape, 255, np.uint8)
+            _fill(self.keep, [p - 0.5 for p in polys], 0)
+
+    def sclerose(self, bands: list[tuple[np.ndarray, float]]) -> None:
+        """Add cortex (mm along the beam) inside band outlines (pixels); stored as uint8, 50 levels per mm."""
+        for poly, mm in bands:
+            if self.sclerosis is None:
+                self.sclerosis = np.zeros(self.shape, np.uint8)
+            _fill(self.sclerosis, [poly - 0.5], int(round(50.0 * mm)))
+
+    def thin(self, discs: list[tuple], k: float) -> None:
+        """Periarticular osteopenia: discs (centre px, radius mm, share) of medulla lost, fading to the rim."""
+        for c, r_mm, share in discs:
+            if self.osteopenia is None:
+                self.osteopenia = np.zeros(self.shape, np.uint8)
+            for ring in (1.0, 0.8, 0.6, 0.4):  # a stepped fall-off: full share inside 0.4 r, a quarter at the rim
+                level = int(round(255.0 * share * min(1.0, 1.25 - ring)))
+                cv2.circle(self.osteopenia, (int(round(c[0] * 16 - 8)), int(round(c[1] * 16 - 8))),
+                           int(round(ring * r_mm * k * 16)), level, -1, cv2.LINE_AA, 4)
+
+    def result(self) -> dict:
+        """The layers as `exposure.attenuation` takes them (None where absent; sclerosis in mm, float32)."""
+        scl = None if self.sclerosis is None else self.sclerosis.astype(np.float32) * np.float32(1.0 / 50.0)
+        return {"keep": self.keep, "sclerosis": scl, "osteopenia": self.osteopenia}
+
+
+def _draw_hand(outer: np.ndarray, inner: np.ndarray, soft: np.ndarray, layers: _DamageLayers, geo: HandGeo,
+               m: np.ndarray, origin: np.ndarray, sq: np.ndarray, k: float) -> None:
+    """Project one placed hand: bone paths into `outer`/`inner` (full grid), its outline into `soft` (grid
+    scaled by `sq`), damage into `layers`. k: pixels per mm."""
     def px(pts: np.ndarray) -> np.ndarray:
         return _to_px(pts, m, origin)
 
-    _fill(dens, [px(p) - 0.5 for p in geo.bones], _LEVEL_CORTEX)
-    _fill(dens, [px(p) - 0.5 for p in geo.medullae], _LEVEL_MEDULLA)
-    _fill(dens, [px(p) - 0.5 for p in geo.overlays], _LEVEL_OVERLAY)
-    _fill(dens, [px(p) - 0.5 for p in geo.cuts], 0)
-    for poly, level in geo.soft:  # on the coarse grid
-        _fill(soft, [px(poly) * sq - 0.5], level)
+    for tube, outline in geo.tubes:
+        add_long_bone(outer, inner, tube, m, origin, px(outline))
+    for poly, cortex, kappa, elongated, _ in geo.compact:
+        add_compact_bone(outer, inner, px(poly), k, cortex, kappa, elongated)
+    layers.cut([px(p) for p in geo.cuts])
+    layers.sclerose([(px(p), mm) for p, mm in geo.sclerosis])
+    layers.thin([(px(c[None, :])[0], r, share) for c, r, share in geo.osteopenia], k)
+    _fill(soft, [px(poly) * sq - 0.5 for poly, _ in geo.soft], 255)
+
+
+def _bone_labels(geo: HandGeo, m: np.ndarray, origin: np.ndarray) -> list[tuple[str, tuple[float, float], float]]:
+    """(name, centre in pixels, axis angle in degrees on screen) of every bone of a placed hand: tubes at mid-shaft
+    along their axis, compact bones at their centroid (angle 0)."""
+    out = []
+    for tube, _ in geo.tubes:
+        c = _to_px((tube.origin + 0.5 * tube.length * tube.axis)[None, :], m, origin)[0]
+        a = tube.axis @ m.T
+        angle = float(np.degrees(np.arctan2(-a[1], a[0])))
+        out.append((tube.name, (float(c[0]), float(c[1])), angle))
+    for poly, _, _, _, name in geo.compact:
+        c = _to_px(np.mean(poly, axis=0)[None, :], m, origin)[0]
+        out.append((name, (float(c[0]), float(c[1])), 0.0))
+    return out
+
+
+def _soft_full(layers: dict, W: int, H: int, spacing: float) -> np.ndarray:
+    """The soft-tissue path (mm) on the full grid: thickness from the coarse outline, smoothed and resized."""
+    qs = layers["soft_factor"]
+    t = soft_tissue_thickness(layers["soft"], spacing * qs)
+    t = cv2.GaussianBlur(t, (0, 0), max(0.5, 0.5 / (spacing * qs)))
+    return cv2.resize(t, (W, H), interpolation=cv2.INTER_LINEAR)
 
 
 def _hand_boxes(geo: HandGeo, hand: str, m: np.ndarray, origin: np.ndarray, k: float, rotation_deg: float,
@@ -250,48 +319,11 @@ def _hand_boxes(geo: HandGeo, hand: str, m: np.ndarray, origin: np.ndarray, k: f
     return rows, jm
 
 
-def _expose(dens: np.ndarray, soft: np.ndarray, qs: int, d: dict, W: int, H: int, spacing: float,
-            nfac: float) -> np.ndarray:
-    """Density and soft-tissue layers -> the displayed float32 (H, W) image in about [0, 1], with noise.
-
-    Trabecular texture, attenuation and detector signal 1 - exp(-att), the display window,
-    a heel-effect/mottle gain field, gamma, then quantum-like noise scaled by `nfac`.
-    """
-    ex, nz = d["exposure"], d["noise"]
-    # ---- trabecular texture: the bone density wobbles by ~+-5 % (uint8 x uint8 / 128)
-    tex = cv2.GaussianBlur(nz["texture"], (0, 0), 1.0)  # half resolution, 127.5 +- ~21
-    gain_u8 = 128.0 * _TEXTURE / 21.0
-    tex = cv2.addWeighted(tex, gain_u8, tex, 0.0, 128.0 - 127.5 * gain_u8)  # 128 * (1 +- _TEXTURE)
-    dens = cv2.multiply(dens, cv2.resize(tex, (W, H), interpolation=cv2.INTER_LINEAR), scale=1.0 / 128.0)
-    # ---- attenuation (negated), detector signal 1 - exp(-att)
-    soft = cv2.GaussianBlur(soft, (0, 0), _SOFT_BLUR_MM / (spacing * qs))
-    soft = cv2.resize(soft, (W, H), interpolation=cv2.INTER_LINEAR)
-    natt = cv2.addWeighted(soft, -_MU_SOFT / 255.0, dens, -1.0 / _LEVEL_PER_MU, 0.0, dtype=cv2.CV_32F)
-    e = cv2.exp(natt, dst=natt)
-    # ---- display window on the signal: y = (1 - e - lo) / (hi - lo), gain field, gamma
-    lo, hi = ex["window_lo"], ex["window_hi"]
-    e *= -1.0 / (hi - lo)
-    e += (1.0 - lo) / (hi - lo)
-    y = e
-    # a separable gain field: heel effect (top to bottom) and a smooth mottle along rows and columns
-    rows = 1.0 + ex["heel"] * np.linspace(-0.5, 0.5, H, dtype=np.float32) + nfac * ex["mottle"] * nz["mottle_y"]
-    y *= rows[:, None]
-    y *= (1.0 + nfac * ex["mottle"] * nz["mottle_x"])[None, :]
-    np.clip(y, 1e-4, 1.0, out=y)
-    cv2.pow(y, ex["gamma"], dst=y)
-    # ---- quantum-like noise (uniform bytes; the final blur makes it grain-like and near-normal)
-    if nfac > 0:
-        fine = nz["fine"].astype(np.float32)
-        fine -= 127.5
-        fine *= nfac * ex["noise_sigma"] * _NOISE_PER_BYTE
-        y += fine
-    return y
-
-
-def _quantise(y: np.ndarray, dt: np.dtype) -> np.ndarray:
+def _quantise(y: np.ndarray, dt: np.dtype, monochrome1: bool = False) -> np.ndarray:
     """Float image (clipped at 0; 1 = white) -> uint8 0..255 or 12-bit uint16, then the detector's 3x3 blur.
 
     The blur comes after quantisation (it also correlates the noise over ~2 px). `y` is modified.
+    monochrome1: store inverted (DICOM MONOCHROME1: 0 = white), as some detectors do.
     """
     np.maximum(y, 0.0, out=y)
     if dt == np.dtype(np.uint8):
@@ -301,4 +333,7 @@ def _quantise(y: np.ndarray, dt: np.dtype) -> np.ndarray:
         y *= float(UINT16_MAX)
         y += 0.5
         image = y.astype(np.uint16)
-    return cv2.GaussianBlur(image, (3, 3), 0.6)
+    image = cv2.GaussianBlur(image, (3, 3), 0.6)
+    if monochrome1:
+        image = (255 if dt == np.dtype(np.uint8) else UINT16_MAX) - image
+    return image.astype(dt, copy=False)

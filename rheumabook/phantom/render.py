@@ -9,43 +9,50 @@ pose, exposure and confounders.
 
 The model
 ---------
-* **Geometry in millimetres.** Every bone is a polygon in a hand frame (x towards the
-  thumb, y towards the finger tips, origin at the midcarpal joint) built from the round
-  anatomical figures of ``shared/reference/hand-anatomy.md``: bone lengths per finger,
-  shaft widths (bone ends flared 1.2-1.4x), cortex 0.9-2 mm on the shafts and 0.5 mm
-  under the joint surfaces, joint spaces MCP 1.75, PIP 1.05, DIP/IP 0.8, CMC 1.25,
-  radiocarpal 2.25 and intercarpal 1.5 mm. A head is a parabolic cap and the next
-  bone's base is the same cap shifted by the joint space, so the gap is even; the
-  fingers bend about the centre of curvature of the head. Eight carpal bones in two
-  rows (super-ellipses, pisiform drawn over the triquetrum), radius and ulna with its
-  styloid are laid out once so that neighbours keep their joint spaces.
-* **Projection.** Bones (cortex level), their medullae (a lower level drawn over them),
-  the pisiform (a higher level) and erosions (cut to zero) are rasterised into one uint8
-  density image with OpenCV's anti-aliased polygons (1/16-pixel vertices, outlines inset
-  by the 0.72 px that anti-aliasing adds, so widths and joint spaces keep their size: `raster`);
-  the soft-tissue envelope is drawn on a <= 1 mm grid and blurred (1.2 mm). Attenuation
-  = soft tissue + bone density (with a +-5 % trabecular texture); detector signal =
-  1 - exp(-attenuation); then a random display window and gamma, a heel-effect/mottle
-  gain field, quantum-like noise and a 3x3 detector blur. Background is dark, bone
-  bright (the usual display of a radiograph). ``dtype=np.uint16`` gives 12-bit values
-  (0..4095), as stored by many hand radiographs.
+* **Geometry in millimetres** (phantom v2, issue 9). Every bone lives in a hand frame (x
+  towards the thumb, y towards the finger tips, origin at the midcarpal joint), built from
+  the round anatomical figures of ``shared/reference/hand-anatomy.md``: bone lengths per
+  finger, shafts with a waist (0.6-0.8x the ends) flaring smoothly to the ends, cortex
+  0.9-2 mm at mid-shaft thinning to 0.5 mm under the joint surfaces, joint spaces MCP 1.75,
+  PIP 1.05, DIP/IP 0.8, CMC 1.25, radiocarpal 2.25 and intercarpal 1.5 mm. A head is a
+  convex parabolic cap (bicondylar, with a shallow notch, at the phalanges) and the next
+  bone's base the same cap shifted by the joint space, so the joint line is a curved band of
+  even width; the fingers bend about the centre of curvature of the head. Distal phalanges
+  end in a tuft, two sesamoids overlap the MCP1 head, eight carpal bones in two rows (the
+  pisiform over the triquetrum, the hook of the hamate seen end-on), radius and ulna with
+  their styloids are laid out once so that neighbours keep their joint spaces.
+* **Patients and posture vary** (`_draw_variation`): hand size (0.9-1.1), bone widths
+  (0.9-1.1) and each bone's length (+-4 %), a quarter of the patients adolescents with open
+  growth plates, finger flexion (phalanges foreshortened up to 14 %), spread, thumb
+  abduction, a slight supination, rotation (+-8 deg) and position (low in the field: 1-3 cm
+  of forearm, as a single-hand film frames it).
+* **Image formation in 2.5-D** (`thickness`, `exposure`): per pixel the path length of the
+  beam through cortex, medulla and soft tissue -- tubular bones as tubes (the chord of an
+  elliptic cross-section, outer minus inner for the cortex), compact bones as ellipsoids,
+  soft tissue rounded from the distance to the skin -- then Beer-Lambert attenuation, the log
+  exposure with a heel-effect gradient, a display window and gamma, detector blur,
+  signal-dependent quantum noise, collimator shadows, lead markers, a label and a ruler
+  (`markers`), 8- or 12-bit quantisation (``dtype=np.uint16``: 0..4095) and optionally the
+  MONOCHROME1 polarity (``monochrome1=True``). `formation_stages` returns every step.
 * **Damage where it is scored** (Sharp/van der Heijde, paper refs [38, 39]).
   JSN grade -> remaining joint space 1.0 / ~0.8 focal (one side of the joint narrowed
   to 0.6) / ~0.6 / ~0.3 / 0 with a bony bridge (ankylosis): both bone ends grow into the
-  gap, so nothing outside the joint moves. Erosion cuts defects into the bone ends next
-  to the joint: grade 1 one ~1 mm marginal defect, 2-4 larger defects shared between the
-  two bone ends (2 = large but not past the bone's midline, 3 = past it, 4 = 3 + 1 or
-  2 + 2), 5 = collapse of both bone ends. Wrist sites: defects on the carpal bones
-  ("wrist"), the ulnar styloid/head ("ulna"), the distal radius rim ("radiocarpal");
-  wrist JSN narrows the intercarpal spaces (4 = fused carpus). See `damage` and `wrist`.
-* **Pose and confounders.** Per image: hand size (patient scale 0.9-1.1), rotation
-  (+-8 deg), finger spread, thumb abduction, small per-finger angles, position, the
-  width of the background gap between the hands (each hand keeps 1.5-6 % of the width
-  from the image's middle, so a top-to-bottom seam always has >= 3 % of background to
-  pass through, chapter 3), exposure (window, gamma, heel effect) and noise, lead side
-  markers "L"/"R" near each hand (missing ~8 %, wrong ~6 % of the time) and a burnt-in
-  text label (`markers`). The patient's right hand is on the image's LEFT half (PA view),
-  thumbs pointing to the middle.
+  gap, so nothing outside the joint moves; from grade 2 the bone under the joint surfaces is
+  sclerotic (denser). Erosions remove bone (down to soft tissue: lucent, never black) in
+  ragged defects that break the cortex at the bare areas next to the joint: grade 1 one
+  ~1 mm marginal defect, 2-4 larger defects shared between the two bone ends (2 = large but
+  not past the bone's midline, 3 = past it, 4 = 3 + 1 or 2 + 2), 5 = collapse of both bone
+  ends. Wrist sites: defects on the carpal bones ("wrist"), the ulnar styloid/head ("ulna"),
+  the distal radius rim ("radiocarpal"); wrist JSN narrows the intercarpal spaces (4 =
+  fused carpus). Every damaged site also shows periarticular osteopenia (a less dense
+  medulla around the joint, deeper with its grades). See `damage` and `wrist`.
+* **Confounders.** The width of the background gap between the hands (each hand keeps
+  1.5-6 % of the width from the image's middle, so a top-to-bottom seam always has >= 3 %
+  of background to pass through, chapter 3), exposure (beam quality, window, gamma, heel
+  effect, a grey background on half the films) and noise, lead side markers "L"/"R" near
+  each hand (missing ~8 %, wrong ~6 % of the time), a burnt-in text label and a lead ruler
+  (`markers`). The patient's right hand is on the image's LEFT half (PA view), thumbs
+  pointing to the middle.
 
 Pixel spacing and coordinates
 -----------------------------
@@ -70,12 +77,13 @@ What the phantom can and cannot tell
 It is a teaching phantom: it makes the pipeline (aggregation, seam splitting, box
 regression, scoring) runnable and its steps checkable against known truth, and it keeps
 the *relative* difficulty of sites and grades that anatomy implies. It cannot tell how
-well a method works on real radiographs: there is no osteopenia, no subluxation or
-deformity, no overlapping fingers, no jewellery, casts or implants, bones are smooth
-polygons and erosions are clean bites. Numbers measured on it are phantom numbers, not
+well a method works on real radiographs: there is no subluxation or deformity, no
+overlapping fingers, no jewellery, casts or implants; bones are smooth analytic shapes with
+a noise texture, not trabecular networks, and erosions are cut from simple ragged outlines.
+Numbers measured on it are phantom numbers, not
 clinical ones.
 
-Speed: ~64 ms of CPU per 2048 px radiograph on one core (~15/s; `benchmarks/bench_phantom.py`).
+Speed: ~120 ms of CPU per 2048 px radiograph on one core (~8/s; `benchmarks/bench_phantom.py`).
 
 Used by chapters 1-4 (through `rheumabook.data`) and by the tests of the other modules.
 """
@@ -94,7 +102,7 @@ from . import disease
 from .anatomy import ASPECT, DEFAULT_SIZE, FIELD_WIDTH_MM, MIN_SIZE
 from .raster import render_image
 
-__all__ = ["OPTIONS", "Radiograph", "render"]
+__all__ = ["OPTIONS", "Radiograph", "render", "formation_stages"]
 
 # --------------------------------------------------------------------------- options
 
@@ -108,6 +116,7 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "gamma": None,  # fix the display gamma
     "marker_error_rate": 0.06,  # probability that a present marker shows the wrong side
     "marker_missing_rate": 0.08,  # probability that a hand has no marker
+    "monochrome1": False,  # store the image inverted (DICOM MONOCHROME1: bone dark, background bright)
 }
 OPTIONS: tuple[str, ...] = tuple(_OPTION_DEFAULTS)
 """Names accepted as ``**options`` by `render` (see `render`'s docstring)."""
@@ -196,7 +205,7 @@ def _check_options(options: dict) -> dict:
     number("gamma", 0.3, 3.0, True)
     number("marker_error_rate", 0.0, 1.0, False)
     number("marker_missing_rate", 0.0, 1.0, False)
-    for name in ("markers", "label"):
+    for name in ("markers", "label", "monochrome1"):
         if not isinstance(opts[name], (bool, np.bool_)):
             raise ValueError(f"option {name}={opts[name]!r} must be True or False")
         opts[name] = bool(opts[name])
@@ -206,15 +215,29 @@ def _check_options(options: dict) -> dict:
 # --------------------------------------------------------------------------- rendering
 
 
+def formation_stages(seed: int | np.random.Generator, *, size: int = DEFAULT_SIZE, dtype: Any = np.uint8,
+                     truth: Optional[pd.DataFrame] = None, **options: Any) -> tuple[Radiograph, dict]:
+    """`render` with every intermediate image of the image formation kept (chapter 1 shows them).
+
+    Returns (radiograph, stages): the same `Radiograph` as ``render(seed, ...)`` gives, and a dict of
+    float32 (H, W) arrays in the order they are made: bone_outer_mm, medulla_mm, soft_mm (path
+    lengths, `thickness`), attenuation, log_exposure, display, blur, noise, collimation, markers
+    (`exposure`), plus bones: hand -> [(bone name, centre in pixels, axis angle in degrees)].
+    """
+    stages: dict = {}
+    return _render(seed, size, dtype, truth, options, stages), stages
+
+
 def render(seed: int | np.random.Generator, *, size: int = DEFAULT_SIZE, dtype: Any = np.uint8,
            truth: Optional[pd.DataFrame] = None, **options: Any) -> Radiograph:
     """Render one seeded bilateral PA hand radiograph with its true boxes and scores.
 
     seed: an int (the same seed and options give identical bytes and tables) or a
         `numpy.random.Generator`. Every random number comes from that one generator (the
-        pixel noise from a child generator seeded by one of its draws), in a fixed order
-        that depends neither on the truth nor on `size`: a seed is the same patient and
-        pose at every size.
+        pixel noise, the anatomical variation, the beam and the collimation from two child
+        generators seeded by one of its draws), in a fixed order that depends neither on the
+        truth nor on `size`: a seed is the same patient and pose at every size, and phantom v2
+        draws the same true grades for a seed as phantom v1 did.
     size: image width in pixels (landscape, height = 0.75 * size); pixel spacing
         = 360 mm / size (0.176 mm/px at 2048). At least 256.
     dtype: numpy.uint8 (0..255) or numpy.uint16 (12-bit: 0..4095).
@@ -225,17 +248,25 @@ def render(seed: int | np.random.Generator, *, size: int = DEFAULT_SIZE, dtype: 
         recorded in ``meta["severity"]``), after all the phantom's own draws. The pose,
         exposure, markers and noise do not depend on the truth, so re-rendering a seed
         with an edited truth changes the image only at the edited joints.
-    options: noise (multiplier, 0 = none), markers / label (draw them), rotation_deg,
-        spread, scale, gamma (fix a pose/exposure parameter instead of drawing it),
-        marker_error_rate, marker_missing_rate. Unknown names raise ValueError.
+    options: noise (multiplier, 0 = none), markers / label (draw them; markers also the
+        ruler), rotation_deg, spread, scale, gamma (fix a pose/exposure parameter instead of
+        drawing it), marker_error_rate, marker_missing_rate, monochrome1 (store inverted).
+        Unknown names raise ValueError.
 
     Returns a `Radiograph` (image, boxes, truth, pixel_spacing_mm, meta). ``meta`` holds
-    pose (per hand: rotation_deg, scale, spread, thumb_deg, origin_px, px_per_mm, ...),
+    pose (per hand: rotation_deg, scale, spread, thumb_deg, origin_px, px_per_mm,
+    open_growth_plates, ...),
     exposure, markers (per hand: letter, correct, box; None if missing), label (text, box
-    or None), gap_px (first/last background column between the hands), hand_extent_x_px,
+    or None), ruler (its box or None), gap_px (first/last background column between the hands), hand_extent_x_px,
     joints (per hand and site: centre in box coordinates; for finger and CMC joints also
     the unit axis towards the finger tip, gap_px and end_width_px), seed, size, severity.
     """
+    return _render(seed, size, dtype, truth, options, None)
+
+
+def _render(seed: int | np.random.Generator, size: Any, dtype: Any, truth: Optional[pd.DataFrame], options: dict,
+            stages: Optional[dict]) -> Radiograph:
+    """`render`'s body; `stages` (a dict or None) receives the intermediate images (`formation_stages`)."""
     size = _check_size(size)
     dt = _check_dtype(dtype)
     opts = _check_options(options)
@@ -260,7 +291,7 @@ def render(seed: int | np.random.Generator, *, size: int = DEFAULT_SIZE, dtype: 
         severity = truth.attrs.get("severity")
     _fix_drawn(d, opts)
 
-    image, boxes, meta = render_image(d, truth, W, H, spacing, dt, opts)
+    image, boxes, meta = render_image(d, truth, W, H, spacing, dt, opts, stages)
     meta["seed"] = int(seed) if not isinstance(seed, np.random.Generator) else None
     meta["size"] = (H, W)
     meta["severity"] = None if severity is None else float(severity)
@@ -330,7 +361,12 @@ def _draw(rng: np.random.Generator, W: int, H: int) -> dict:
     }
     # the noise fields have as many values as pixels: they come from a child generator seeded by
     # one draw of `rng`, so the draws after them (the truth) are the same at every image size
-    noise_rng = np.random.default_rng(int(rng.integers(0, 2**63)))
+    # the anatomical variation and the beam/collimation come from a sibling child generator
+    noise_seq, var_seq = np.random.SeedSequence(int(rng.integers(0, 2**63))).spawn(2)
+    noise_rng = np.random.default_rng(noise_seq)
+    var_rng = np.random.default_rng(var_seq)
+    physics = _draw_physics(var_rng)
+    _draw_variation(var_rng, pose)
     noise = {
         "fine": _noise_bytes(noise_rng, (H, W)),
         "texture": _noise_bytes(noise_rng, ((H + 1) // 2, (W + 1) // 2)),
@@ -338,7 +374,42 @@ def _draw(rng: np.random.Generator, W: int, H: int) -> dict:
         "mottle_x": _smooth_curve(noise_rng, W),
     }
     return {"patient_scale": patient_scale, "length_factor": length_factor, "pose": pose, "damage": damage,
-            "exposure": exposure, "marker_u": marker_u, "corner_u": corner_u, "label": label, "noise": noise}
+            "exposure": exposure, "marker_u": marker_u, "corner_u": corner_u, "label": label, "noise": noise,
+            "physics": physics}
+
+
+def _draw_variation(rng: np.random.Generator, pose: dict) -> None:
+    """Per-patient proportions and per-hand posture into ``pose[hand]["var"]`` (see `hand.build_hand`).
+
+    width: bone width factor (0.9-1.1, one per patient); bones: (5, 4) per-bone length factors
+    (+-4 %); physes: open growth plates (an adolescent, ~25 % of patients; chapter 1); per hand:
+    flexion (5,) foreshortening of each finger's phalanges (0.86-1, a finger bent towards the
+    palm looks shorter on a PA film), spread_gain (1-1.6, fingers spread further apart) and
+    supination (0.94-1: the hand turned a little about its long axis looks narrower).
+    """
+    width = float(rng.uniform(0.9, 1.1))
+    bones = rng.uniform(0.96, 1.04, size=(5, 4))
+    physes = bool(rng.uniform() < 0.25)
+    for hand in HANDS:
+        pose[hand]["var"] = {"width": width, "bones": bones, "physes": physes,
+                             "flexion": rng.uniform(0.86, 1.0, size=5), "spread_gain": float(rng.uniform(1.0, 1.6)),
+                             "supination": float(rng.uniform(0.94, 1.0))}
+
+
+def _draw_physics(rng: np.random.Generator) -> dict:
+    """Beam quality (kv: attenuation scale, a_ref: the window's reference, soft: the soft tissue's share),
+    a grey background on half the films, the collimation bands and the ruler (`markers`)."""
+    kv = float(rng.uniform(0.8, 1.25))
+    a_ref = float(rng.uniform(0.85, 1.15))
+    present = rng.uniform(size=5)
+    widths = rng.uniform((1.0, 1.5, 0.8, 0.8), (4.0, 4.5, 3.0, 3.0))  # top, bottom, left, right (mm)
+    coll = {"mm": tuple(float(w) if (present[0] < 0.55 and p < 0.6) else 0.0 for w, p in zip(widths, present[1:])),
+            "level": float(rng.uniform(0.55, 0.95))}
+    background = float(rng.uniform(0.0, 0.45)) if rng.uniform() < 0.5 else 0.0
+    soft = float(rng.uniform(0.8, 1.35))
+    ruler = {"present": bool(rng.uniform() < 0.5), "length_mm": float(rng.uniform(50.0, 100.0)),
+             "order": [int(i) for i in rng.permutation(8)], "level": float(rng.uniform(0.45, 0.75))}
+    return {"kv": kv, "a_ref": a_ref, "soft": soft, "background": background, "collimation": coll, "ruler": ruler}
 
 
 def _smooth_curve(rng: np.random.Generator, n: int, knots: int = 12) -> np.ndarray:

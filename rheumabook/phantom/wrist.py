@@ -2,10 +2,12 @@
 
 The carpal bones (super-ellipses, `anatomy.CARPAL_START`) are seated once against each
 other and the radius with their joint spaces (`carpal_layout`). `build_wrist` adds one
-hand's wrist to its `HandGeo`: intercarpal JSN grows each bone towards its row
-neighbours (4 = a fused carpus), radiocarpal JSN lifts the radius's joint surface, and
-erosions bite the carpal bones ("wrist"), the ulnar styloid/head ("ulna") and the distal
-radius rim ("radiocarpal"). The wrist boxes do not move with wrist damage.
+hand's wrist to its `HandGeo` as compact bones (ellipsoids in projection, `thickness`; the
+pisiform over the triquetrum and the hook of the hamate add to the bones under them):
+intercarpal JSN grows each bone towards its row neighbours (4 = a fused carpus), radiocarpal
+JSN lifts the radius's joint surface, and erosions bite the carpal bones ("wrist"), the ulnar
+styloid/head ("ulna") and the distal radius rim ("radiocarpal"); a damaged wrist site is
+osteopenic. The wrist boxes do not move with wrist damage.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .anatomy import CARPAL_NAMES, CARPAL_START, RADIUS_X, ULNA, JOINT_SPACE_MM, radius_top
-from .damage import wrist_bites, jsn_closure
+from .damage import jsn_closure, osteopenia, wrist_bites
 from .outline import circle, HandGeo, seat_against, superellipse, unit_vector
 
 __all__ = ["Uniforms", "carpal_layout", "carpal_outlines", "build_wrist"]
@@ -93,13 +95,15 @@ def _build_carpus(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: U
             a_l, a_r, b_d = a_l + g, a_r + g, b_d + g
         b_d, b_u = b_d * collapse, b_u * collapse
         carpal_polys[name] = superellipse(cx, cy, a_l, a_r, b_d, b_u, rot, pw, 48)
-    # the pisiform lies over the triquetrum on a PA view: it adds density instead of replacing it
+    # the pisiform lies over the triquetrum on a PA view: their paths add
     tq = layout["triquetrum"]
-    geo.overlays.append(superellipse(tq[0] - 1.5, tq[1] + 0.8, 4.0, 4.0, 4.4, 4.4, 0.0, 2.0, 32))
+    geo.compact.append((superellipse(tq[0] - 1.5, tq[1] + 0.8, 4.0, 4.0, 4.4, 4.4, 0.0, 2.0, 32), 0.6, 0.6, False,
+                        "pisiform"))
     for name, pts in carpal_polys.items():
-        geo.bones.append(pts)
-        c = np.mean(pts, axis=0)
-        geo.medullae.append(c + (pts - c) * 0.84)  # carpal cortex is thin
+        geo.compact.append((pts, 0.7, 0.75, False, name))  # carpal cortex is thin
+    hm = layout["hamate"]  # the hook of the hamate, seen end-on: a faint ring over the bone
+    geo.compact.append((superellipse(hm[0] + 1.2, hm[1] - 1.0, 2.2, 2.2, 2.6, 2.6, 0.0, 2.0, 24), 0.7, 0.5, False,
+                        "hook of the hamate"))
     return carpal_polys
 
 
@@ -118,11 +122,7 @@ def _build_radius(geo: HandGeo, jsn: dict[str, int], rnd: Uniforms) -> None:
                         np.column_stack([xs, ytop]),
                         [[x1 - 0.1, y1 + 0.3], [x1 + 0.7, y1 - 1.5], [x1 + 1.2, -17.0], [x1 - 0.2, -27.0],
                          [16.0, -42.0], [14.2, -60.0], [13.6, -200.0]]])
-    geo.bones.append(radius)
-    geo.medullae.append(np.vstack([[[-0.7, -200.0], [-0.9, -60.0], [-2.4, -36.0], [x0 + 1.6, -22.0]],
-                                   np.column_stack([xs[2:-2], radius_top(xs[2:-2]) - 1.2]),
-                                   [[x1 - 1.0, y1 - 3.0], [x1 - 0.6, -17.0], [x1 - 1.8, -27.0], [13.8, -42.0],
-                                    [11.8, -60.0], [11.2, -200.0]]]))
+    geo.compact.append((radius, 1.3, 0.7, True, "radius"))
 
 
 def _styloid_x() -> float:
@@ -139,13 +139,9 @@ def _build_ulna(geo: HandGeo) -> None:
     ulna = np.vstack([[[ucx + 4.3, -200.0], [ucx + 4.4, -60.0], [ucx + 5.6, -32.0], [ucx + uh, -22.0]], head,
                       [[ucx - uh, -22.0], [ucx - 5.4, -32.0], [ucx - 4.6, -60.0], [ucx - 4.4, -200.0]]])
     sx = _styloid_x()
-    styloid = np.array([[sx - 0.3, -21.0], [sx - 0.2, -16.0], [sx + 0.6, -13.0], [sx + 1.8, -12.6], [sx + 2.6, -14.5],
-                        [sx + 3.0, -18.0], [sx + 3.4, -21.0]])
-    geo.bones += [ulna, styloid]
-    medulla_head = np.column_stack([ucx + (uh - 1.2) * np.cos(t), utop - 3.0 + 1.8 * np.sin(t)])
-    geo.medullae.append(np.vstack([[[ucx + 2.4, -200.0], [ucx + 2.6, -60.0], [ucx + 4.0, -30.0], [ucx + uh - 1.2, -21.0]],
-                                   medulla_head,
-                                   [[ucx - uh + 1.2, -21.0], [ucx - 4.0, -30.0], [ucx - 2.6, -60.0], [ucx - 2.4, -200.0]]]))
+    styloid = np.array([[sx - 0.3, -19.0], [sx - 0.2, -16.0], [sx + 0.6, -13.0], [sx + 1.8, -12.6], [sx + 2.6, -14.5],
+                        [sx + 3.0, -17.0], [sx + 3.2, -19.0]])  # a spur rising from the head (their paths add)
+    geo.compact += [(ulna, 1.3, 0.85, True, "ulna"), (styloid, 0.3, 0.9, False, "ulnar styloid")]
 
 
 def _wrist_erosions(geo: HandGeo, carpal_polys: dict[str, np.ndarray], ero: dict[str, int], rnd: Uniforms) -> None:
@@ -197,4 +193,7 @@ def build_wrist(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int],
     _build_radius(geo, jsn, rnd)
     _build_ulna(geo)
     _wrist_erosions(geo, carpal_polys, ero, rnd)
-    return _wrist_boxes(geo)
+    corners = _wrist_boxes(geo)
+    for site in ("wrist", "radiocarpal", "ulna"):
+        geo.osteopenia += osteopenia(*geo.boxes[site], ero[site], jsn[site])
+    return corners
