@@ -2,7 +2,7 @@
 
     python benchmarks/bench_pipeline.py [--threads 2] [--device cpu|cuda|all] [--crop-sizes 128 224]
         [--radiographs 8] [--image-size 2048] [--localizer quick|full] [--batch-size 1] [--models DIR]
-        [--variants as-trained fused bfloat16]
+        [--variants as-trained fused bfloat16 bfloat16-tiled]
 
 Phantom radiographs are rendered once and written as PNG files, so that reading counts too; each
 setting scores them end to end (`RheumaVIT.score_many`, after one warm-up radiograph) and reports
@@ -19,7 +19,9 @@ speed does not depend on the weights. ``--models DIR`` loads trained checkpoints
 own crop size; ``--crop-sizes`` is then ignored). Each crop size runs in three variants of the
 scorer: "as-trained" (batch norm as a layer, NCHW), "fused" (batch norm folded into the
 convolutions, channels-last: what the pipeline runs by default, `pipeline.inference`) and
-"bfloat16" (fused, under bf16 autocast). The machine's load average is printed with the table:
+"bfloat16" (fused, under bf16 autocast), and "bfloat16-tiled": the same with TinyViT's windows
+scaled with the crop (`scoring.backbones.tiling_windows`: at 128 px (4, 4, 8, 4), so no stage attends
+over zero padding; at 224 px it is the paper's model). The machine's load average is printed with the table:
 other processes on the cores slow every row.
 """
 from __future__ import annotations
@@ -46,7 +48,7 @@ def flops(module: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def build_pipeline(crop: int, localizer: str, device: str, models: str | None, precision: str = "float32",
-                   fast: bool = True):
+                   fast: bool = True, tiled: bool = False):
     """A `RheumaVIT` of untrained models of the given shapes (or the checkpoints in `models`)."""
     from rheumabook import localize, scoring
     from rheumabook.pipeline import RheumaVIT
@@ -58,6 +60,8 @@ def build_pipeline(crop: int, localizer: str, device: str, models: str | None, p
     loc_config = (QUICK if localizer == "quick" else FULL).localizer
     model = seeded(0, lambda: localize.build_model(loc_config))
     config = FULL.scoring.replace(crop_size=crop)  # tiny_vit_5m_224 as timm builds it, at this crop size
+    if tiled:  # windows scaled with the crop so they tile each stage's grid (no padded tokens)
+        config = config.replace(backbone_kwargs={"window_sizes": scoring.backbones.tiling_windows(crop)})
     scorer = scoring.Scorer([seeded(0, lambda: scoring.build_scorer(config))], config)
     pipe = RheumaVIT(model, loc_config, scorer, device=device, precision=precision, channels_last=fast)
     if not fast:  # the scorer as trained: batch norm unfolded, NCHW
@@ -118,9 +122,10 @@ def main() -> None:
     parser.add_argument("--localizer", choices=["quick", "full"], default="quick")
     parser.add_argument("--batch-size", type=int, default=1, help="radiographs per batch (1: latency)")
     parser.add_argument("--models", default=None, help="a folder of trained checkpoints instead")
-    parser.add_argument("--variants", nargs="+", default=["as-trained", "fused", "bfloat16"],
+    parser.add_argument("--variants", nargs="+", default=["as-trained", "fused", "bfloat16", "bfloat16-tiled"],
                         help="as-trained (batch norm unfolded, NCHW), fused (folded, channels-last: the pipeline's "
-                             "default), bfloat16 (fused + bf16 autocast)")
+                             "default), bfloat16 (fused + bf16 autocast), bfloat16-tiled (and TinyViT windows scaled "
+                             "with the crop, `scoring.backbones.tiling_windows`)")
     args = parser.parse_args()
     import cv2
 
@@ -135,8 +140,8 @@ def main() -> None:
         for device in devices:
             for crop, variant in [(c, v) for c in ([None] if args.models else args.crop_sizes) for v in args.variants]:
                 pipe = build_pipeline(crop, args.localizer, device, args.models,
-                                      precision="bfloat16" if variant == "bfloat16" else "float32",
-                                      fast=variant != "as-trained")
+                                      precision="bfloat16" if variant.startswith("bfloat16") else "float32",
+                                      fast=variant != "as-trained", tiled=variant.endswith("-tiled"))
                 row = {"device": device, "threads": args.threads if device == "cpu" else "-", "scorer": variant,
                        "localiser": f"{pipe.localizer_config.backbone} {tuple(pipe.localizer_config.input_size)}",
                        "crop": pipe.crop_size, **measure(pipe, paths, args.batch_size), **stage_flops(pipe)}

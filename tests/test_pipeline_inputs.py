@@ -129,3 +129,16 @@ def test_split_hands_refuses_a_constant_image():
     step = np.zeros((64, 96), np.uint8)
     step[:, 60:] = 1  # one gray level of difference is not constant: it splits
     assert split_hands(step).shape == (64, 96)
+
+
+@pytest.mark.parametrize("seed", [7, 16, 34])  # films with collimation bands, labels and a ruler along the top
+def test_orientation_reads_the_hands_not_the_bands_and_labels(seed):
+    from rheumabook.phantom import render
+    from rheumabook.pipeline import InputError, checks
+    from rheumabook.seam import split_hands
+
+    image = render(seed, size=1400).image
+    checks.check_radiograph(image, "film", "both", split_hands(image).seam)  # upright: accepted
+    flipped = np.ascontiguousarray(np.rot90(image, 2))
+    with pytest.raises(InputError, match="upside down"):
+        checks.check_radiograph(flipped, "film", "both", split_hands(flipped).seam)

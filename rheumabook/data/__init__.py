@@ -10,7 +10,7 @@
 Column tuples and the patient order live in `rheumabook.schema`, folders and atomic writes in
 `rheumabook.cache`. Statistics that describe a data set are in `rheumabook.stats`.
 """
-from .chapter import chapter_dataset, phantom_dir
+from .chapter import chapter_dataset, dataset_identity, phantom_dir
 from .dataset import IMAGE_SUFFIXES, LAYOUT_VERSION, Dataset, load_dataset, read_image, write_png
 from .errors import DatasetError, MissingDatasetFileError
 from .images import READABLE_SUFFIXES, read_dicom, read_metaimage, write_metaimage
@@ -28,5 +28,5 @@ __all__ = [
     "RELEASE_SCORE_COLUMNS", "RELEASE_BOX_COLUMNS", "RELEASE_DX_IS_FULL_WIDTH", "RELEASE_JOINT_MAP",
     "RELEASE_DISEASES", "RELEASE_HANDS", "map_release_names", "release_boxes_to_corners",
     "load_public_release", "convert_public_release", "find_public_release",
-    "chapter_dataset", "phantom_dir", "to_long", "uniform_truth",
+    "chapter_dataset", "dataset_identity", "phantom_dir", "to_long", "uniform_truth",
 ]

@@ -21,7 +21,7 @@ from .phantom_writer import generator_fingerprint, write_phantom_dataset
 from .release import RELEASE_BOX_COLUMNS, RELEASE_SCORE_COLUMNS, find_public_release, load_public_release
 from .tables import csv_header
 
-__all__ = ["phantom_dir", "chapter_dataset"]
+__all__ = ["phantom_dir", "chapter_dataset", "dataset_identity"]
 
 
 def phantom_dir(profile_name: str, seed: int) -> Path:
@@ -69,10 +69,32 @@ def _real_dataset(data_root: Path) -> Dataset:
     return ds
 
 
+def _phantom_recipe(n_patients: int, seed: int, size: int) -> dict:
+    """What makes a phantom data set: its size, seed, layout and the generator's code fingerprint."""
+    return {"kind": "phantom", "n_patients": n_patients, "seed": seed, "size": size,
+            "layout_version": LAYOUT_VERSION, "generator_fingerprint": generator_fingerprint()}
+
+
+def dataset_identity(dataset: Optional[Dataset] = None, *, profile: Any = "auto", seed: int = 0) -> dict:
+    """What identifies a model's training data, for the provenance a saved model is checked against.
+
+    dataset None: the profile's phantom as `chapter_dataset(profile=profile, seed=seed)` makes
+    it (its recipe, generator fingerprint included; nothing is loaded). A phantom data set: the
+    same recipe read from its dataset.json. A real one: its info and its patients.
+    """
+    from ..profiles import Profile, get_profile
+
+    if dataset is None:
+        cfg = profile if isinstance(profile, Profile) else get_profile(profile)
+        return _phantom_recipe(cfg.data.n_patients, seed, cfg.data.image_size)
+    if dataset.is_phantom:
+        return {key: dataset.info.get(key) for key in _phantom_recipe(0, 0, 0)}
+    return {"info": dict(dataset.info), "patients": [str(p) for p in dataset.patients]}
+
+
 def _cache_matches(ds: Dataset, n_patients: int, seed: int, size: int) -> Optional[str]:
     """None if a cached phantom is what the profile asks for, else why not."""
-    want = {"kind": "phantom", "n_patients": n_patients, "seed": seed, "size": size,
-            "layout_version": LAYOUT_VERSION, "generator_fingerprint": generator_fingerprint()}
+    want = _phantom_recipe(n_patients, seed, size)
     for key, value in want.items():
         if ds.info.get(key) != value:
             return f"{key} is {ds.info.get(key)!r}, want {value!r}"

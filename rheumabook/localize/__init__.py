@@ -40,7 +40,8 @@ from .loss import localization_loss, loss_for_epoch
 from .metrics import localization_accuracy, localization_hits, per_joint_metrics, summary_metrics
 from .model import N_JOINTS, BoxRegressor, build_model, coordinate_channels, count_parameters, model_inputs
 from .train import (CHECKPOINT_FORMAT, TrainResult, default_checkpoint, evaluate, fit_config, initial_localizer,
-                    load_localizer, load_or_train_localizer, predict_boxes, save_localizer, train_localizer)
+                    load_localizer, load_or_train_localizer, localizer_provenance, predict_boxes, save_localizer,
+                    train_localizer)
 
 __all__ = [
     "LocalizerConfig", "Augment", "LOSS_KINDS", "N_JOINTS",
@@ -55,7 +56,7 @@ __all__ = [
     "extra_phantom_seeds", "render_phantom_hands", "HELD_OUT_FRACTION", "split_patients",
     "preparation_fingerprint", "hands_cache_key", "LocalizationData", "localization_data",
     "CHECKPOINT_FORMAT", "TrainResult", "fit_config", "initial_localizer", "train_localizer", "predict_boxes",
-    "evaluate", "save_localizer", "load_localizer", "default_checkpoint", "load_or_train_localizer",
+    "evaluate", "save_localizer", "load_localizer", "default_checkpoint", "load_or_train_localizer", "localizer_provenance",
     "PAPER_TABLE2", "ABLATION_ROLES", "ablation_variants", "run_ablation", "ablation_results", "ablation_headline",
     "ABLATION_COMPARISONS", "ABLATION_METRICS", "ablation_seeds", "mean_interval", "ablation_summary",
     "ablation_differences", "interval_sign", "interval_words",

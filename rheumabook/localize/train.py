@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..cache import artifacts_dir, display_path
+from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
 from ..joints import JOINTS
 from ..profiles import LocalizerConfig
 from ..training import FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, save_checkpoint, seeded
@@ -31,7 +31,7 @@ from .model import N_JOINTS, BoxRegressor, build_model
 
 __all__ = ["CHECKPOINT_FORMAT", "TrainResult", "fit_config", "initial_localizer", "train_localizer",
            "predict_boxes", "evaluate", "save_localizer", "load_localizer", "default_checkpoint",
-           "load_or_train_localizer"]
+           "localizer_provenance", "load_or_train_localizer"]
 
 CHECKPOINT_FORMAT = "rheumabook.localize/1"
 """The format tag of a localiser checkpoint (`training.checkpoint`)."""
@@ -174,6 +174,23 @@ def default_checkpoint(profile_name: str, seed: int, data_kind: str = "phantom")
     return artifacts_dir() / "models" / f"localizer-{profile_name}-seed{seed}{suffix}"
 
 
+def localizer_provenance(profile: Any, dataset: Any = None, *, seed: int = 0) -> str:
+    """Content key of everything that shapes the profile's saved localiser (recorded in its JSON).
+
+    The localisation and training code (`localize/`, `training/`), the hand preparation
+    (`preparation_fingerprint`: seam, framing, boxes, joints, schema), the localiser and plan
+    configs, and the training data (`data.dataset_identity`: the phantom's recipe and generator
+    fingerprint, or a real data set's info). A saved localiser with another provenance is stale.
+    """
+    from .. import localize, training
+    from ..data import dataset_identity
+    from .hands import preparation_fingerprint
+
+    return content_key(source_fingerprint(localize, training), preparation_fingerprint(),
+                       profile.localizer.replace(seed=seed), profile.localization,
+                       dataset_identity(dataset, profile=profile, seed=seed))
+
+
 def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0, device: Device = "cpu",
                             path: Union[str, Path, None] = None,
                             progress: bool = True) -> tuple[BoxRegressor, LocalizerConfig]:
@@ -183,20 +200,21 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
     exists (None = `data.chapter_dataset(profile=profile, seed=seed)`). Says which it did
     (paths shown relative to the artifacts folder). Training here uses chapter 4's training
     hands (`localization_data`: its held-out 20 % of patients stay unseen), so the model is
-    the one chapter 4 would have saved. A checkpoint whose framing differs from the profile's
-    (one saved before framing existed) is stale: it is trained again and overwritten.
+    the one chapter 4 would have saved. A checkpoint made by other code, configs or data (its
+    `localizer_provenance` differs) is stale: it is trained again and overwritten.
     """
     if path is None:
         kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
         path = default_checkpoint(profile.name, seed, kind)
     weights = checkpoint_paths(path)[0]
+    provenance = localizer_provenance(profile, dataset, seed=seed)
     if weights.is_file():
-        model, config, _ = load_localizer(path, device=device)
-        if config.framing == profile.localizer.framing:
+        model, config, extra = load_localizer(path, device=device)
+        if extra.get("provenance") == provenance:
             print(f"Loaded the localiser from {display_path(weights)} ({config.backbone}, input {config.input_size}).")
             return model, config
-        print(f"The localiser at {display_path(weights)} was trained with framing={config.framing}, the profile now "
-              f"prepares hands with framing={profile.localizer.framing}: training it again.")
+        print(f"The localiser at {display_path(weights)} was made by other code, settings or data than the "
+              f"profile's now: training it again.")
     else:
         print(f"No saved localiser at {display_path(weights)}: training the {profile.name!r} profile's localiser now "
               f"(chapter 4 does the same and saves it).")
@@ -208,5 +226,6 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
     hands = localization_data(dataset, profile, seed, progress=progress)
     result = train_localizer(hands.train, config, device=device, progress=progress)
     save_localizer(path, result.model, config, extra={"train_seconds": result.seconds, "train_hands": len(hands.train),
-                                                      "mean_boxes": mean_boxes(hands.train).tolist()})
+                                                      "mean_boxes": mean_boxes(hands.train).tolist(),
+                                                      "provenance": provenance})
     return result.model, config

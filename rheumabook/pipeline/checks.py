@@ -13,7 +13,8 @@ long side and blurred, as `localize.framing` finds a hand's foreground):
 - **not blank**: the blurred image spans at least `MIN_CONTRAST` of its full scale (uint8: 255;
   uint16: its own maximum) between its 0.5th and 99.5th percentiles;
 - **both hands** (``hands="both"``; one, when it names a hand): Otsu's threshold splits foreground from background (the
-  class at the image's border is the background, so an inverted display works too); the
+  class near the image's border, `BORDER_INSET` in from the edge so that collimation bands and
+  labels don't count, is the background, so an inverted display works too); the
   foreground on each side of the seam is measured, and the smaller side must hold at least
   `MIN_HAND_RATIO` of the larger. A bilateral phantom film scores ~0.9, a single hand ~0.05:
   the seam of a one-hand film either runs beside the hand or through it, leaving a sliver;
@@ -97,6 +98,10 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
+BORDER_INSET = 0.06
+"""Where the background is read: this fraction of the image's size in from the edge (`foreground`)."""
+
+
 def _unit_small(image: np.ndarray) -> np.ndarray:
     """The image at `WORK_SIZE` px on its long side, float32 0..1 (uint16 by its own maximum), blurred (sigma 2)."""
     import cv2
@@ -122,9 +127,19 @@ def foreground(image: np.ndarray) -> tuple[np.ndarray, float]:
     u8 = np.clip(np.rint(small * 255), 0, 255).astype(np.uint8)
     _, mask = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     mask = mask.astype(bool)
-    if np.concatenate([mask[0], mask[:, 0], mask[:, -1]]).mean() > 0.5:  # inverted display: the hand is dark
+    if _border_ring(mask).mean() > 0.5:  # inverted display: the hand is dark
         mask = ~mask
     return mask, float(hi - lo)
+
+
+def _border_ring(mask: np.ndarray, inset: float = BORDER_INSET) -> np.ndarray:
+    """The mask's top row and side columns `inset` of the size in from the edge (the bottom holds the forearm).
+
+    Inset, not on the edge: a collimated film has bright unexposed bands along its edges (and
+    labels or rulers along the top), which on the very edge would read as foreground.
+    """
+    dy, dx = (max(1, round(inset * n)) for n in mask.shape)
+    return np.concatenate([mask[dy, dx:-dx], mask[dy:, dx], mask[dy:, -dx - 1]])
 
 
 def _seam_at_work(seam: np.ndarray, shape: tuple[int, int], work: tuple[int, int]) -> np.ndarray:
@@ -156,7 +171,8 @@ def orientation_score(mask: np.ndarray) -> float:
     third = max(1, len(part) // 3)
     runs = _runs(part)
     fingers = runs[:third].mean() - runs[-third:].mean()
-    return float(fingers + int(mask[-1].any()) - int(mask[0].any()))
+    top = min(max(1, round(BORDER_INSET * mask.shape[0])), mask.shape[0] - 1)  # first row below the cleared band
+    return float(fingers + int(mask[-1].any()) - int(mask[top].any()))
 
 
 def check_radiograph(image: np.ndarray, name: str, hands: str, seam: np.ndarray, *,
@@ -184,11 +200,39 @@ def check_radiograph(image: np.ndarray, name: str, hands: str, seam: np.ndarray,
         raise InputError(f"{name}: two hands found (foreground on both sides of the seam, {ratio:.0%}), but "
                          f"hands={hands!r} says the film shows one. Fix: score it with --hands both")
     if check_orientation:
+        mask = large_components(_clear_frame(mask))
         halves = [mask] if hands != "both" else _halves(mask, seam, image.shape)
         score = sum(orientation_score(m) for m in halves)
         if score < 0:
             raise InputError(f"{name}: the film looks upside down (the fingers are at the bottom). Fix: rotate it by "
                              f"180 degrees (np.rot90(image, 2)) and score it again")
+
+
+def _clear_frame(mask: np.ndarray, inset: float = BORDER_INSET) -> np.ndarray:
+    """The mask with its top band and side bands (`inset` of the size) cleared; the bottom, where the
+    forearm leaves the film, is kept. Collimation bands, labels and rulers live in that frame."""
+    dy, dx = (max(1, round(inset * n)) for n in mask.shape)
+    out = mask.copy()
+    out[:dy] = False
+    out[:, :dx] = False
+    out[:, -dx:] = False
+    return out
+
+
+def large_components(mask: np.ndarray, fraction: float = 0.2) -> np.ndarray:
+    """The mask's connected regions of at least `fraction` of the largest one's area: the hands.
+
+    Drops what is not a hand but may be bright -- labels, side markers, rulers, a collimation
+    band along an edge -- before the orientation is read from the shape.
+    """
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= fraction * areas.max()) + 1
+    return np.isin(labels, keep)
 
 
 def _halves(mask: np.ndarray, seam: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:

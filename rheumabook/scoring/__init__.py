@@ -28,8 +28,8 @@ from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, ev
 from .losses import MISSING, focal_loss, smoothed_targets
 from .model import ScoringModel, idx_pool, num_classes
 from .train import (CHECKPOINT_FORMAT, TRANSFORMER_FAMILIES, Scorer, build_scorer, default_checkpoint, epoch_indices,
-                    load_or_train_scorer, load_scorer, sampling_weights, save_scorer, schedule_for, train_model,
-                    train_scorer)
+                    load_or_train_scorer, load_scorer, sampling_weights, save_scorer, schedule_for, scorer_provenance,
+                    train_model, train_scorer)
 
 __all__ = [
     "crop_joints", "crop_windows", "draw_factors", "EVAL_FACTOR", "TRAIN_FACTOR_RANGE",
@@ -40,7 +40,7 @@ __all__ = [
     "AUGMENT_SETS", "augmentations", "paper_augmentations", "to_unit", "standardize_crops", "augment_crops",
     "CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
     "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer", "default_checkpoint",
-    "load_or_train_scorer",
+    "load_or_train_scorer", "scorer_provenance",
     "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
     "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",
     "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",

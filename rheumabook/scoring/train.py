@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..cache import artifacts_dir, display_path
+from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
 from ..joints import SCORE_KINDS
 from ..profiles import ScoringConfig
 from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, read_checkpoint_header,
@@ -35,7 +35,7 @@ from .losses import focal_loss
 from .model import ScoringModel, load_backbone_weights, num_classes
 
 __all__ = ["CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
-           "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer",
+           "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer", "scorer_provenance",
            "default_checkpoint", "load_or_train_scorer"]
 
 CHECKPOINT_FORMAT = "rheumabook.scoring/1"
@@ -97,6 +97,7 @@ class Scorer:
     config: ScoringConfig
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     seconds: float = 0.0
+    provenance: str = ""  # `scorer_provenance` of the run that made it ("" when unknown)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -245,13 +246,29 @@ def load_scorer(path: Union[str, Path], *, device: Device = "cpu", shared: bool 
                                device=device)
         models.append(ckpt.model)
         config, extra = ckpt.config, ckpt.extra
-    return Scorer(models, config, pd.DataFrame(extra.get("history", {})), float(extra.get("train_seconds", 0.0)))
+    return Scorer(models, config, pd.DataFrame(extra.get("history", {})), float(extra.get("train_seconds", 0.0)),
+                  str(extra.get("provenance", "")))
 
 
 def default_checkpoint(profile_name: str, seed: int, data_kind: str = "phantom") -> Path:
     """Where chapter 5 keeps the profile's scorer: `<artifacts>/models/scorer-<profile>-seed<seed>[-<kind>]`."""
     suffix = "" if data_kind == "phantom" else f"-{data_kind}"
     return artifacts_dir() / "models" / f"scorer-{profile_name}-seed{seed}{suffix}"
+
+
+def scorer_provenance(profile: Any, dataset: Any = None, *, seed: int = 0) -> str:
+    """Content key of everything that shapes the profile's saved scorer (recorded in its JSON).
+
+    The scoring, training and aggregation code (`scoring/`, `training/`, `aggregate`: the
+    Dawid-Skene labels), the patient split (`localize.hands`), the scoring config, and the
+    training data (`data.dataset_identity`). A saved scorer with another provenance is stale.
+    """
+    from .. import aggregate, scoring, training
+    from ..data import dataset_identity
+    from ..localize import hands
+
+    return content_key(source_fingerprint(scoring, training, aggregate, hands), profile.scoring.replace(seed=seed),
+                       dataset_identity(dataset, profile=profile, seed=seed))
 
 
 def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, device: Device = "cpu",
@@ -269,12 +286,14 @@ def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, de
         kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
         path = default_checkpoint(profile.name, seed, kind)
     first = _stems(path, config)[0]
+    provenance = scorer_provenance(profile, dataset, seed=seed)
     if checkpoint_paths(first)[0].is_file():
         scorer = load_scorer(path, device=device, shared=config.shared)
-        if scorer.config == config:
+        if scorer.config == config and scorer.provenance == provenance:
             print(f"Loaded the scorer from {display_path(checkpoint_paths(first)[0])} ({config.backbone}).")
             return scorer
-        print(f"The scorer at {display_path(checkpoint_paths(first)[0])} has another config: training anew.")
+        print(f"The scorer at {display_path(checkpoint_paths(first)[0])} was made by other code, settings or data "
+              f"than the profile's now: training anew.")
     else:
         print(f"No saved scorer at {display_path(checkpoint_paths(first)[0])}: training the {profile.name!r} "
               f"profile's scorer now ({config.backbone}, {config.frozen_epochs} + {config.unfrozen_epochs} epochs).")
@@ -286,5 +305,6 @@ def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, de
         data = scoring_data(dataset, config, seed, progress=progress)
     scorer = train_scorer(data.train, config, val=data.test if data.test.labels(SCORE_KINDS[0], "truth").max() >= 0
                           else None, device=device, progress=progress)
-    save_scorer(path, scorer, extra={"train_crops": len(data.train)})
+    save_scorer(path, scorer, extra={"train_crops": len(data.train), "provenance": provenance})
+    scorer.provenance = provenance
     return scorer
