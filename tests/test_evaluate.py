@@ -17,35 +17,19 @@ from rheumabook.data.images import to_uint16
 from rheumabook.joints import JOINTS
 from rheumabook.schema import BOX_COLUMNS
 
+from dicom_files import write_dicom
+
 TINY = "test_efficientnet"
 
 
-def write_dicom(path: Path, image: np.ndarray, *, monochrome1: bool, slope: float = 1.0, intercept: float = 0.0) -> Path:
-    """A minimal 16-bit secondary-capture DICOM file of `image` (stored values = (image - intercept) / slope,
-    inverted for MONOCHROME1)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
+def write_dicom_image(path: Path, image: np.ndarray, *, monochrome1: bool, slope: float = 1.0,
+                      intercept: float = 0.0) -> Path:
+    """A 16-bit DICOM file of `image` (stored values = (image - intercept) / slope, inverted for MONOCHROME1)."""
     stored = (np.asarray(image, np.float64) - intercept) / slope
     if monochrome1:
         stored = 4095 - stored
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "OT", image.shape[0], image.shape[1], 1
-    ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    ds.PixelData = np.rint(stored).astype("<u2").tobytes()
-    try:
-        ds.save_as(str(path), enforce_file_format=True)  # pydicom >= 3
-    except TypeError:  # pragma: no cover - pydicom 2.x
-        ds.is_little_endian, ds.is_implicit_VR = True, False
-        ds.save_as(str(path), write_like_original=False)
-    return path
+    return write_dicom(path, np.rint(stored), PhotometricInterpretation="MONOCHROME1" if monochrome1 else "MONOCHROME2",
+                       RescaleSlope=slope, RescaleIntercept=intercept)
 
 
 def test_image_readers_metaimage_and_dicom_roundtrip(tmp_path):
@@ -64,8 +48,8 @@ def test_image_readers_metaimage_and_dicom_roundtrip(tmp_path):
     assert np.array_equal(data.read_image(tmp_path / "slice.mha"), img8)
     # DICOM: MONOCHROME1 is inverted back (bone bright), the rescale applied; stretched to uint16 the same way
     ramp = np.tile(np.arange(0, 4000, 200, dtype=np.float64), (30, 1))
-    mono2 = data.read_image(write_dicom(tmp_path / "m2.dcm", ramp, monochrome1=False))
-    mono1 = data.read_image(write_dicom(tmp_path / "m1.dcm", ramp * 2 - 100, monochrome1=True, slope=2, intercept=-100))
+    mono2 = data.read_image(write_dicom_image(tmp_path / "m2.dcm", ramp, monochrome1=False))
+    mono1 = data.read_image(write_dicom_image(tmp_path / "m1.dcm", ramp * 2 - 100, monochrome1=True, slope=2, intercept=-100))
     assert mono2.dtype == np.uint16 and np.array_equal(mono2, ramp.astype(np.uint16))
     assert mono1.dtype == np.uint16 and (np.diff(mono1[0].astype(int)) > 0).all()  # bright where ramp is high
     np.testing.assert_array_equal(mono1, to_uint16(ramp))
@@ -94,7 +78,7 @@ def real_like(tmp_path_factory):
     writers = [lambda p, im: data.write_png(p.with_suffix(".png"), im),
                lambda p, im: data.write_metaimage(p.with_suffix(".mha"), im),
                lambda p, im: data.write_metaimage(p.with_suffix(".mha"), im, compress=True),
-               lambda p, im: write_dicom(p.with_suffix(".dcm"), im.astype(np.float64) * 16, monochrome1=True)]
+               lambda p, im: write_dicom_image(p.with_suffix(".dcm"), im.astype(np.float64) * 16, monochrome1=True)]
     for i, write in enumerate(writers):
         rad = phantom.render(100 + i, size=500)
         half = np.ascontiguousarray(rad.image[:, : rad.image.shape[1] // 2])  # the patient's right hand
