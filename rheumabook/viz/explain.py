@@ -131,14 +131,19 @@ def reconstruction_figure(corrupted: np.ndarray, reconstructed: np.ndarray, orig
                                              ("original", original))):
             ax = axes[i, j]
             ax.imshow(images[j], cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(label, fontsize=8)
-            if i == 0 and titles is not None:
-                ax.set_title(titles[j], fontsize=7)
+            _label_cell(ax, i, j, label, titles, sizes=(8, 7))
     fig.tight_layout()
     return fig
+
+
+def _label_cell(ax, row: int, col: int, label: str, titles: Optional[Sequence[str]], *, sizes: tuple[int, int]) -> None:
+    """An image-grid cell without ticks: the row's label left of the first column, the column's title on the top row."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if col == 0:
+        ax.set_ylabel(label, fontsize=sizes[0])
+    if row == 0 and titles is not None:
+        ax.set_title(titles[col], fontsize=sizes[1])
 
 
 def heat_overlay_grid(crops: np.ndarray, heats: Mapping[str, np.ndarray], *, masks: Optional[np.ndarray] = None,
@@ -164,12 +169,7 @@ def heat_overlay_grid(crops: np.ndarray, heats: Mapping[str, np.ndarray], *, mas
                 ax.imshow(np.asarray(heat[j]), cmap=cmap, alpha=alpha)
             if masks is not None:
                 ax.contour(masks[j].astype(float), levels=[0.5], colors="white", linewidths=0.6)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(label, fontsize=7)
-            if i == 0 and titles is not None:
-                ax.set_title(titles[j], fontsize=6)
+            _label_cell(ax, i, j, label, titles, sizes=(7, 6))
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.95) if suptitle else None)
