@@ -14,11 +14,15 @@ time can be read against the machine's peak; the seam, framing and crops are num
 and carry no FLOP count.
 
 Models: untrained ones built from the configs (`--localizer` picks the quick or full profile's
-localiser; the scorer is the paper's TinyViT-5M, timm's ``tiny_vit_5m_224``, at each crop size):
-speed does not depend on the weights. ``--models DIR`` loads trained checkpoints instead (their
+localiser, its output fixed at the phantom hands' mean layout (`BoxRegressor.set_prior` with zero
+weights; an untrained EfficientNetV2-S otherwise predicts boxes of any size, and cropping those
+costs what real boxes never do); the scorer is the paper's TinyViT-5M, timm's
+``tiny_vit_5m_224``, at each crop size): speed does not depend on the weights otherwise. ``--models DIR`` loads trained checkpoints instead (their
 own crop size; ``--crop-sizes`` is then ignored). Each crop size runs in three variants of the
 scorer: "as-trained" (batch norm as a layer, NCHW), "fused" (batch norm folded into the
-convolutions, channels-last: what the pipeline runs by default, `pipeline.inference`) and
+convolutions, channels-last, TinyViT's attention biases frozen as 4-D masks so PyTorch's fused
+attention kernel takes them, crops in cache-sized chunks: what the pipeline runs by default,
+`pipeline.inference`) and
 "bfloat16" (fused, under bf16 autocast), and "bfloat16-tiled": the same with TinyViT's windows
 scaled with the crop (`scoring.backbones.tiling_windows`: at 128 px (4, 4, 8, 4), so no stage attends
 over zero padding; at 224 px it is the paper's model). The machine's load average is printed with the table:
@@ -58,7 +62,9 @@ def build_pipeline(crop: int, localizer: str, device: str, models: str | None, p
     if models is not None:
         return RheumaVIT.from_folder(models, device=device, precision=precision, channels_last=fast)
     loc_config = (QUICK if localizer == "quick" else FULL).localizer
+    hands = localize.render_phantom_hands(4, 0, tuple(loc_config.input_size), progress=False)
     model = seeded(0, lambda: localize.build_model(loc_config))
+    model.set_prior(localize.mean_boxes(hands), weight_scale=0.0)  # the mean layout, whatever the image
     config = FULL.scoring.replace(crop_size=crop)  # tiny_vit_5m_224 as timm builds it, at this crop size
     if tiled:  # windows scaled with the crop so they tile each stage's grid (no padded tokens)
         config = config.replace(backbone_kwargs={"window_sizes": scoring.backbones.tiling_windows(crop)})
@@ -144,7 +150,8 @@ def main() -> None:
                                       fast=variant != "as-trained", tiled=variant.endswith("-tiled"))
                 row = {"device": device, "threads": args.threads if device == "cpu" else "-", "scorer": variant,
                        "localiser": f"{pipe.localizer_config.backbone} {tuple(pipe.localizer_config.input_size)}",
-                       "crop": pipe.crop_size, **measure(pipe, paths, args.batch_size), **stage_flops(pipe)}
+                       "crop": pipe.crop_size, "crops_per_pass": pipe.crop_batch_size,
+                       **measure(pipe, paths, args.batch_size), **stage_flops(pipe)}
                 row["score_gflop_per_s"] = row["score_gflop"] / row["score_s"]
                 rows.append(row)
                 print(pd.DataFrame([row]).round(3).to_string(index=False), flush=True)

@@ -22,6 +22,38 @@ from typing import Any
 ENV_VAR = "RHEUMABOOK_PROFILE"
 
 
+class RunConfig:
+    """What every saved run config shares: `replace`, and a JSON form its checkpoint stores.
+
+    A config dataclass inherits this and names itself in `json_label` (for the error on unknown
+    keys); `_from_json_fields` turns the stored fields back into constructor arguments where
+    JSON lost their type (the localiser's augmentation).
+    """
+
+    json_label = "run"
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed (an ablation's variant, a test's smaller run)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (tuples -> lists, nested dataclasses -> dicts)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, d: dict):
+        """Inverse of `to_json`; unknown keys are refused, naming the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.json_label} config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**cls._from_json_fields(dict(d)))
+
+    @classmethod
+    def _from_json_fields(cls, d: dict) -> dict:
+        return d
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """The chapter data set (chapters 1-3): how many phantom radiographs, at what size."""
@@ -89,7 +121,7 @@ LOSS_KINDS: tuple[str, ...] = ("schedule", "mse", "diou")
 
 
 @dataclass(frozen=True)
-class LocalizerConfig:
+class LocalizerConfig(RunConfig):
     """Everything that defines one localiser training run (paper §3.3-3.4); saved as the checkpoint's JSON.
 
     Model: backbone (timm name, pretrained=False), input_size (H, W) of a hand image,
@@ -101,6 +133,8 @@ class LocalizerConfig:
     Data: framing (crop each hand image to its foreground before resizing, `localize.framing`;
     the same at training and inference; checkpoints saved before it existed read as False).
     """
+
+    json_label = "localiser"
 
     backbone: str
     input_size: tuple[int, int]
@@ -132,24 +166,10 @@ class LocalizerConfig:
         if isinstance(self.augment, dict):
             object.__setattr__(self, "augment", Augment(**self.augment))
 
-    def replace(self, **changes: Any) -> "LocalizerConfig":
-        """A copy with some fields changed (the ablation's variants, a test's smaller run)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> dict:
-        """A JSON-ready dict (tuples -> lists, the augmentation as a dict)."""
-        d = dataclasses.asdict(self)
-        d["input_size"], d["pool_grid"] = list(self.input_size), list(self.pool_grid)
-        return d
-
     @classmethod
-    def from_json(cls, d: dict) -> "LocalizerConfig":
-        """Inverse of `to_json`; unknown keys are refused."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown localiser config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{"framing": False, **d, "augment": Augment(**d.get("augment", {}))})
+    def _from_json_fields(cls, d: dict) -> dict:
+        # checkpoints saved before framing existed were trained without it
+        return {"framing": False, **d, "augment": Augment(**d.get("augment", {}))}
 
 
 @dataclass(frozen=True)
@@ -170,7 +190,7 @@ CNNs; "auto" picks by backbone family."""
 
 
 @dataclass(frozen=True)
-class ScoringConfig:
+class ScoringConfig(RunConfig):
     """Everything that defines one joint-scoring training run (paper §3.2-3.4); saved as the checkpoint's JSON.
 
     Model: backbone (timm name, pretrained=False), backbone_kwargs (extra `timm.create_model`
@@ -189,6 +209,8 @@ class ScoringConfig:
     self-supervised pretrained backbone weights (`rheumabook.pretrain`), relative to the artifacts
     folder or absolute; "" (the default) = random initial weights, as chapter 5 trains.
     """
+
+    json_label = "scoring"
 
     backbone: str = "tiny_vit_5m_224"
     crop_size: int = 224
@@ -243,21 +265,6 @@ class ScoringConfig:
         """The score kinds of each model trained: (("erosion", "jsn"),) shared, else one model per kind."""
         return (("erosion", "jsn"),) if self.shared else (("erosion",), ("jsn",))
 
-    def replace(self, **changes: Any) -> "ScoringConfig":
-        """A copy with some fields changed (the backbone comparison, a test's smaller run)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> dict:
-        """A JSON-ready dict (tuples -> lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_json(cls, d: dict) -> "ScoringConfig":
-        """Inverse of `to_json`; unknown keys are refused."""
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown scoring config keys {sorted(unknown)}")
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -277,7 +284,7 @@ class ScoringPlan:
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(RunConfig):
     """Self-supervised pretraining of the scoring backbone (paper §3.3; chapter 6); saved as the checkpoint's JSON.
 
     The encoder is the scoring backbone (`profile.scoring`: backbone, backbone_kwargs, crop_size) inside a
@@ -293,6 +300,8 @@ class PretrainConfig:
     Training: epochs, batch_size, lr (AdamW, warm-up + cosine), weight_decay, grad_clip,
     warmup_fraction, seed.
     """
+
+    json_label = "pretraining"
 
     n_radiographs: int = 3818
     render_size: int = 2400
@@ -333,21 +342,6 @@ class PretrainConfig:
         object.__setattr__(self, "erase_scale", (low, high))
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
 
-    def replace(self, **changes: Any) -> "PretrainConfig":
-        """A copy with some fields changed (a test's smaller run)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> dict:
-        """A JSON-ready dict (tuples -> lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_json(cls, d: dict) -> "PretrainConfig":
-        """Inverse of `to_json`; unknown keys are refused."""
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown pretraining config keys {sorted(unknown)}")
-        return cls(**d)
 
 
 @dataclass(frozen=True)

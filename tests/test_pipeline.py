@@ -249,3 +249,82 @@ def test_inference_copy_folds_batch_norm_exactly_and_leaves_the_model_alone():
         for kind in expected:
             np.testing.assert_allclose(got[kind], expected[kind], atol=atol)
     assert n_bn(model) > 5 and model(x).shape == ref.shape  # the original still has its batch norms
+
+
+def _small_tiny_vit():
+    """A seeded TinyViT of four one-block stages (windows 4, 4, 2, 1 at crop 32), fused attention on."""
+    from rheumabook.profiles import QUICK
+
+    config = QUICK.scoring.replace(crop_size=32, backbone_kwargs=dict(embed_dims=(16, 32, 48, 64), depths=(1, 1, 1, 1),
+                                                                      num_heads=(1, 2, 3, 4), window_sizes=(4, 4, 2, 1)))
+    model = seeded(2, lambda: scoring.build_scorer(config)).eval()
+    with torch.no_grad():  # biases that differ per head and offset, as after training (timm starts them at 0)
+        for m in model.modules():
+            if hasattr(m, "attention_biases"):
+                m.attention_biases.normal_()
+                m.fused_attn = True
+    return model, config
+
+
+def test_frozen_attention_biases_reach_the_fused_kernel_as_4d_masks(monkeypatch):
+    """PyTorch's fused CPU attention takes only 4-D masks; the inference copy hands it the same biases as
+    (1, heads, N, N), and its outputs equal the trained model's (the model's own 3-D masks untouched)."""
+    from rheumabook.pipeline import freeze_attention_biases, inference_copy
+
+    model, _ = _small_tiny_vit()
+    fast = inference_copy(model, channels_last=False)
+    sdpa, mask_dims = torch.nn.functional.scaled_dot_product_attention, []
+
+    def recording(q, k, v, attn_mask=None, **kw):
+        mask_dims.append(None if attn_mask is None else attn_mask.dim())
+        return sdpa(q, k, v, attn_mask=attn_mask, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording)
+    x = torch.randn(5, 1, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+        assert mask_dims and set(mask_dims) == {3}  # timm's own bias: (heads, N, N)
+        mask_dims.clear()
+        torch.testing.assert_close(fast(x), ref, atol=1e-5, rtol=1e-4)
+    n_attention = sum(hasattr(m, "attention_biases") for m in model.modules())
+    assert mask_dims == [4] * n_attention
+    assert freeze_attention_biases(torch.nn.Linear(2, 2)) == 0  # nothing to freeze in other modules
+
+
+def test_crops_go_through_in_cache_sized_chunks_with_the_same_probabilities():
+    """The chunk size changes the speed, not the result: None (the default), 1, 5 and all at once agree."""
+    from rheumabook.pipeline import default_crop_batch, inference_copy, predict_crops
+
+    assert [default_crop_batch(s) for s in (224, 128, 64)] == [8, 24, 98]  # 8 * 224**2 / s**2, rounded
+    assert default_crop_batch(4096) == 1 and default_crop_batch(224, "cuda") == 256
+    model, _ = _small_tiny_vit()
+    fast = inference_copy(model)
+    crops = np.random.default_rng(3).integers(0, 256, (11, 32, 32)).astype(np.uint8)
+    ref = predict_crops([fast], crops, batch_size=len(crops))
+    for batch_size in (None, 1, 5):
+        got = predict_crops([fast], crops, batch_size=batch_size)
+        for kind in ref:
+            np.testing.assert_allclose(got[kind], ref[kind], atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        predict_crops([fast], crops, batch_size=0)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_memory_order_gelu_equals_gelu_to_rounding(approximate):
+    """GELU over a channels-last tensor's NHWC view: nn.GELU's values within an ulp (vectorised vs scalar
+    erf), in the input's layout, for any input; in the inference copy in place of every GELU."""
+    from rheumabook.pipeline import MemoryOrderGELU, inference_copy
+
+    ref, fast = torch.nn.GELU(approximate=approximate), MemoryOrderGELU(approximate=approximate)
+    x = torch.randn(3, 5, 7, 4)
+    for t in (x, x.contiguous(memory_format=torch.channels_last), x.bfloat16().contiguous(
+            memory_format=torch.channels_last), x[:, :, 1:], x.reshape(3, 35, 4)):
+        got = fast(t)
+        assert got.dtype == t.dtype and got.stride() == ref(t).stride()
+        tol = dict(atol=2e-6, rtol=0) if t.dtype == torch.float32 else dict(atol=0, rtol=2 ** -7)  # an ulp
+        torch.testing.assert_close(got, ref(t), **tol)
+    model, _ = _small_tiny_vit()
+    kinds = lambda m: {type(x).__name__ for x in m.modules()}  # noqa: E731
+    assert "GELU" in kinds(model)
+    assert "GELU" not in kinds(inference_copy(model)) and "MemoryOrderGELU" in kinds(inference_copy(model))
+    assert "GELU" in kinds(inference_copy(model, channels_last=False))  # NCHW: nothing to gain

@@ -21,6 +21,7 @@ Everything runs under `torch.inference_mode()`; `timings` holds the seconds spen
 """
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from ..joints import HANDS, JOINTS, SCORE_KINDS, applies, mirror_boxes_x
 from ..schema import BOX_COLUMNS
 from ..seam import SeamConfig
 from .checks import HAND_CHOICES, InputError, Source, check_radiograph, load_input, source_name
-from .inference import PRECISIONS, inference_copy, predict_crops
+from .inference import PRECISIONS, default_crop_batch, inference_copy, predict_crops
 from .loading import load_models
 from .results import PROBA_COLUMNS, RESULT_COLUMNS, Failure, PipelineResult
 
@@ -89,25 +90,32 @@ class RheumaVIT:
 
     localizer, localizer_config: a `localize.BoxRegressor` and its `LocalizerConfig`. scorer: a
     `scoring.Scorer` scoring both kinds. seam: how bilateral films are split (the book's method).
-    device: where the models run ("cpu", "cuda"). batch_size: crops per forward pass of the scorer.
+    device: where the models run ("cpu", "cuda"). batch_size: crops per forward pass of the scorer
+    (None: `inference.default_crop_batch`, sized to the CPU's caches or large on a GPU).
     precision, channels_last: how the scorer runs (`inference`: a copy of it with batch norm folded
-    into the convolutions, channels-last; "bfloat16" autocast if asked). Build it with
-    `from_folder` (the chapters' checkpoints) or from models in memory.
+    into the convolutions, channels-last; "bfloat16" autocast if asked); channels_last also runs a
+    channels-last copy of the localiser (float32 always: its boxes are not traded for speed). Build
+    it with `from_folder` (the chapters' checkpoints) or from models in memory.
     """
 
     def __init__(self, localizer: torch.nn.Module, localizer_config: Any, scorer: Any, *,
                  seam: SeamConfig = SeamConfig(), device: Union[str, torch.device] = "cpu",
-                 batch_size: int = 256, precision: str = "float32", channels_last: bool = True) -> None:
+                 batch_size: Optional[int] = None, precision: str = "float32", channels_last: bool = True) -> None:
         missing = [k for k in SCORE_KINDS if k not in scorer.kinds]
         if missing:
             raise ValueError(f"the scorer scores {scorer.kinds}, the pipeline needs both {SCORE_KINDS}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.localizer = localizer.to(device).eval()
+        if channels_last:  # oneDNN's convolutions skip the NCHW reorders (inference.py); same boxes to rounding
+            self.localizer = copy.deepcopy(self.localizer).to(memory_format=torch.channels_last)
         self.localizer_config = localizer_config
         self.scorer = scorer
         self.score_models = [inference_copy(m, device, channels_last=channels_last) for m in scorer.models]
-        self.seam, self.device, self.crop_batch_size = seam, device, int(batch_size)
+        self.seam, self.device = seam, device
+        self.crop_batch_size = default_crop_batch(self.crop_size, device) if batch_size is None else int(batch_size)
+        if self.crop_batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 crop per forward pass, got {batch_size}")
         self.precision, self.channels_last = precision, bool(channels_last)
         self.timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
@@ -228,8 +236,10 @@ class RheumaVIT:
 
         with self._stage("localise"):
             hands = [h for it in items for h in it.hands]
-            x = torch.from_numpy(np.stack([h.resized for h in hands]))[:, None]
-            norm = self.localizer(standardize(x).to(self.device)).float().cpu().numpy()
+            x = standardize(torch.from_numpy(np.stack([h.resized for h in hands]))[:, None]).to(self.device)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            norm = self.localizer(x).float().cpu().numpy()
         with self._stage("crop"):
             boxes, crops, i = [], [], 0
             for it in items:
