@@ -10,7 +10,7 @@ Both cut the CPU time of TinyViT-5M on 42 crops at 224 px by about a third
 (`benchmarks/bench_pipeline.py`). ``precision="bfloat16"`` (CPU autocast; on CPUs with
 AVX512-BF16 or AMX) is faster again but changes the probabilities by ~1e-2: off by default.
 
-Two more things cost nothing in accuracy:
+Three more things cost nothing in accuracy:
 
 - TinyViT adds a learned relative-position bias to every attention matrix, and hands it to
   ``F.scaled_dot_product_attention`` as a (heads, N, N) mask. PyTorch's fused CPU kernel takes
@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["PRECISIONS", "MemoryOrderGELU", "default_crop_batch", "freeze_attention_biases", "fused_copy",
-           "inference_copy", "memory_order_gelus", "predict_crops"]
+__all__ = ["PRECISIONS", "MemoryOrderGELU", "crop_batch", "default_crop_batch", "freeze_attention_biases",
+           "fused_copy", "inference_copy", "memory_order_gelus", "predict_crops"]
 
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 """Arithmetic the scorer may run in: float32 (exact) or bfloat16 (autocast, faster on recent CPUs/GPUs)."""
@@ -59,6 +59,15 @@ def default_crop_batch(crop_size: int, device: Union[str, torch.device] = "cpu")
     if torch.device(device).type != "cpu":
         return GPU_CROPS_PER_BATCH
     return max(1, round(CPU_PIXELS_PER_BATCH / (int(crop_size) ** 2)))
+
+
+def crop_batch(batch_size: Optional[int], crop_size: int, device: Union[str, torch.device] = "cpu") -> int:
+    """`batch_size` crops per forward pass, checked (>= 1); None: `default_crop_batch` for the size and device."""
+    if batch_size is None:
+        return default_crop_batch(crop_size, device)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1 crop per forward pass, got {batch_size}")
+    return int(batch_size)
 
 
 def _fusable(module: nn.Module) -> bool:
@@ -157,10 +166,7 @@ def predict_crops(models: Sequence[nn.Module], crops: np.ndarray, *, batch_size:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device_type = torch.device(device).type
-    if batch_size is None:
-        batch_size = default_crop_batch(crops.shape[-1] if crops.ndim == 3 else 1, device)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1 crop per forward pass, got {batch_size}")
+    batch_size = crop_batch(batch_size, crops.shape[-1], device)
     out: dict[str, list] = {}
     for model in models:
         for kind in model.kinds:

@@ -36,7 +36,7 @@ from ..joints import HANDS, JOINTS, SCORE_KINDS, applies, mirror_boxes_x
 from ..schema import BOX_COLUMNS
 from ..seam import SeamConfig
 from .checks import HAND_CHOICES, InputError, Source, check_radiograph, load_input, source_name
-from .inference import PRECISIONS, default_crop_batch, inference_copy, predict_crops
+from .inference import PRECISIONS, crop_batch, inference_copy, predict_crops
 from .loading import load_models
 from .results import PROBA_COLUMNS, RESULT_COLUMNS, Failure, PipelineResult
 
@@ -113,9 +113,7 @@ class RheumaVIT:
         self.scorer = scorer
         self.score_models = [inference_copy(m, device, channels_last=channels_last) for m in scorer.models]
         self.seam, self.device = seam, device
-        self.crop_batch_size = default_crop_batch(self.crop_size, device) if batch_size is None else int(batch_size)
-        if self.crop_batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1 crop per forward pass, got {batch_size}")
+        self.crop_batch_size = crop_batch(batch_size, self.crop_size, device)
         self.precision, self.channels_last = precision, bool(channels_last)
         self.timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
