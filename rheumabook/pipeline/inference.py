@@ -28,8 +28,8 @@ Three more things cost nothing in accuracy:
   crops at 224 px, and tensors that large are mapped and faulted in afresh by the allocator on
   every call. Eight crops at 224 px (a fixed pixel budget at other sizes) stay in the heap.
 
-`predict_crops` is `scoring.Scorer.predict_proba` for such prepared models: the same
-standardisation (`scoring.to_unit`, `scoring.standardize_crops`) and softmax per kind.
+`predict_crops` scores crops through such prepared models as `scoring.Scorer.predict_proba` does
+(both call `scoring.crop_probabilities`), in chunks of `default_crop_batch` crops.
 """
 from __future__ import annotations
 
@@ -157,26 +157,13 @@ def predict_crops(models: Sequence[nn.Module], crops: np.ndarray, *, batch_size:
                   channels_last: bool = True) -> dict[str, np.ndarray]:
     """{kind: (N, grades) float32 probabilities} of (N, S, S) crops through the prepared scoring models.
 
-    Standardised as in training (`scoring.to_unit`, `scoring.standardize_crops`); each model's
-    logits split per kind (`ScoringModel.split_logits`) and soft-maxed. batch_size: crops per forward
-    pass (None: `default_crop_batch` for the crops' size and the device).
+    `scoring.crop_probabilities` (standardised as in training, soft-max per kind) in `precision`,
+    channels-last when `channels_last`. batch_size: crops per forward pass (None:
+    `default_crop_batch` for the crops' size and the device).
     """
-    from ..scoring import num_classes, standardize_crops, to_unit
+    from ..scoring import crop_probabilities
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    device_type = torch.device(device).type
-    batch_size = crop_batch(batch_size, crops.shape[-1], device)
-    out: dict[str, list] = {}
-    for model in models:
-        for kind in model.kinds:
-            out.setdefault(kind, [])
-        for start in range(0, len(crops), batch_size):
-            x = standardize_crops(to_unit(crops[start:start + batch_size])).to(device)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                logits = model(x)
-            for kind, part in model.split_logits(logits.float()).items():
-                out[kind].append(torch.softmax(part, dim=1).cpu())
-    return {k: torch.cat(v).numpy() if v else np.zeros((0, num_classes(k)), np.float32) for k, v in out.items()}
+    return crop_probabilities(models, crops, batch_size=crop_batch(batch_size, crops.shape[-1], device), device=device,
+                              bfloat16=precision == "bfloat16", channels_last=channels_last)

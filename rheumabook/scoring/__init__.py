@@ -11,7 +11,7 @@
 - data.py: `site_labels` (Dawid-Skene and truth labels per site), `CropSet`, `scoring_data`
   (chapter 4's patient split, crops cached under the artifacts folder).
 - augment.py: the paper's augmentations through torchvision transforms.v2, seeded per crop.
-- train.py: weighted sampling, two-stage training on `training.fit`, `Scorer`, checkpoints,
+- train.py: weighted sampling, two-stage training on `training.fit`, `Scorer` (`crop_probabilities`), checkpoints,
   `load_or_train_scorer`.
 - evaluate.py: weighted accuracy / MAE with patient-bootstrap intervals, experts and baseline on
   the same joints, confusion matrices, the paper's Tables 1 and 3.
@@ -27,9 +27,9 @@ from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, ev
                        majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites)
 from .losses import MISSING, focal_loss, smoothed_targets
 from .model import ScoringModel, idx_pool, num_classes
-from .train import (CHECKPOINT_FORMAT, TRANSFORMER_FAMILIES, Scorer, build_scorer, default_checkpoint, epoch_indices,
-                    load_or_train_scorer, load_scorer, sampling_weights, save_scorer, schedule_for, scorer_provenance,
-                    train_model, train_scorer)
+from .train import (CHECKPOINT_FORMAT, TRANSFORMER_FAMILIES, Scorer, build_scorer, crop_probabilities,
+                    default_checkpoint, epoch_indices, load_or_train_scorer, load_scorer, sampling_weights, save_scorer,
+                    schedule_for, scorer_provenance, train_model, train_scorer)
 
 __all__ = [
     "crop_joints", "crop_windows", "draw_factors", "EVAL_FACTOR", "TRAIN_FACTOR_RANGE",
@@ -39,7 +39,7 @@ __all__ = [
     "crops_fingerprint",
     "AUGMENT_SETS", "augmentations", "paper_augmentations", "to_unit", "standardize_crops", "augment_crops",
     "CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
-    "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer", "default_checkpoint",
+    "epoch_indices", "Scorer", "crop_probabilities", "train_model", "train_scorer", "save_scorer", "load_scorer", "default_checkpoint",
     "load_or_train_scorer", "scorer_provenance",
     "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
     "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",

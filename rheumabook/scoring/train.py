@@ -36,7 +36,7 @@ from .model import ScoringModel, load_backbone_weights, num_classes
 
 __all__ = ["CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
            "epoch_indices", "Scorer", "train_model", "train_scorer", "save_scorer", "load_scorer", "scorer_provenance",
-           "default_checkpoint", "load_or_train_scorer"]
+           "default_checkpoint", "load_or_train_scorer", "crop_probabilities"]
 
 CHECKPOINT_FORMAT = "rheumabook.scoring/1"
 """The format tag of a scoring-model checkpoint."""
@@ -104,21 +104,41 @@ class Scorer:
         """The kinds scored, in `SCORE_KINDS` order."""
         return tuple(k for k in SCORE_KINDS if any(k in m.kinds for m in self.models))
 
-    @torch.no_grad()
     def predict_proba(self, crops: np.ndarray, *, batch_size: int = 256, device: Device = "cpu") -> dict[str, np.ndarray]:
         """{kind: (N, grades) float32 probabilities} for (N, S, S) crops (eval mode, standardised like training)."""
-        out: dict[str, list] = {k: [] for k in self.kinds}
         for model in self.models:
             model.eval().to(device)
-            for start in range(0, len(crops), batch_size):
-                x = standardize_crops(to_unit(crops[start:start + batch_size])).to(device)
-                for kind, logits in model.split_logits(model(x).float()).items():
-                    out[kind].append(torch.softmax(logits, dim=1).cpu())
-        return {k: torch.cat(v).numpy() if v else np.zeros((0, num_classes(k)), np.float32) for k, v in out.items()}
+        return crop_probabilities(self.models, crops, batch_size=batch_size, device=device)
 
     def predict(self, crops: np.ndarray, **kwargs: Any) -> dict[str, np.ndarray]:
         """{kind: (N,) int64 grades}: the most probable grade of each crop."""
         return {k: p.argmax(axis=1).astype(np.int64) for k, p in self.predict_proba(crops, **kwargs).items()}
+
+
+@torch.no_grad()
+def crop_probabilities(models: Sequence[torch.nn.Module], crops: np.ndarray, *, batch_size: int = 256,
+                       device: Device = "cpu", bfloat16: bool = False,
+                       channels_last: bool = False) -> dict[str, np.ndarray]:
+    """{kind: (N, grades) float32 probabilities} of (N, S, S) crops through `models` as they are.
+
+    Each batch of `batch_size` crops is standardised as in training (`to_unit`,
+    `standardize_crops`), run through every model (under bf16 autocast when `bfloat16`, in
+    channels-last layout when `channels_last`), and each model's logits split per kind
+    (`ScoringModel.split_logits`) and soft-maxed. `Scorer.predict_proba` and the pipeline's
+    `predict_crops` both score this way.
+    """
+    device_type = torch.device(device).type
+    out: dict[str, list] = {k: [] for k in SCORE_KINDS if any(k in m.kinds for m in models)}
+    for model in models:
+        for start in range(0, len(crops), batch_size):
+            x = standardize_crops(to_unit(crops[start:start + batch_size])).to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bfloat16):
+                logits = model(x)
+            for kind, part in model.split_logits(logits.float()).items():
+                out[kind].append(torch.softmax(part, dim=1).cpu())
+    return {k: torch.cat(v).numpy() if v else np.zeros((0, num_classes(k)), np.float32) for k, v in out.items()}
 
 
 def _step(train: CropSet, config: ScoringConfig, kinds: Sequence[str], source: str, offset: int, device: Device):
