@@ -20,12 +20,15 @@ from rheumabook import localize, phantom, scoring
 from rheumabook.joints import EROSION_SITES, HANDS, JOINTS, JSN_SITES, MAX_SCORE
 from rheumabook.pipeline import (RESULT_COLUMNS, Failure, InputError, ModelError, RheumaVIT, read_results,
                                  results_table, totals_table, write_results)
-from rheumabook.profiles import LocalizerConfig, ScoringConfig
+from rheumabook.profiles import QUICK, LocalizerConfig, ScoringConfig
 from rheumabook.schema import BOX_COLUMNS
 from rheumabook.training import seeded
 
 SIZE = 320  # phantom width (px): 320 x 240 radiographs
 LOC = LocalizerConfig(backbone="test_efficientnet", input_size=(64, 48), hidden=32, seed=0)
+SMALL_TINY_VIT = QUICK.scoring.replace(crop_size=32, backbone_kwargs=dict(
+    embed_dims=(16, 32, 48, 64), depths=(1, 1, 1, 1), num_heads=(1, 2, 3, 4), window_sizes=(4, 4, 2, 1)))
+"""A TinyViT of four one-block stages (windows 4, 4, 2, 1 at crop 32) for the inference-copy tests."""
 SCO = ScoringConfig(backbone="test_efficientnet", crop_size=32, hidden=32, frozen_epochs=0, unfrozen_epochs=1,
                     augment="none", seed=0)
 
@@ -224,10 +227,8 @@ def test_inference_copy_folds_batch_norm_exactly_and_leaves_the_model_alone():
     """TinyViT's conv + batch norm pairs folded into one convolution: same outputs (float rounding), the
     trained model untouched; channels-last and bf16 autocast close to it."""
     from rheumabook.pipeline import fused_copy, inference_copy, predict_crops
-    from rheumabook.profiles import QUICK
 
-    config = QUICK.scoring.replace(crop_size=32, backbone_kwargs=dict(embed_dims=(16, 32, 48, 64), depths=(1, 1, 1, 1),
-                                                                      num_heads=(1, 2, 3, 4), window_sizes=(4, 4, 2, 1)))
+    config = SMALL_TINY_VIT
     model = seeded(1, lambda: scoring.build_scorer(config))
     with torch.no_grad():  # non-trivial running statistics, as after training
         for m in model.modules():
@@ -252,18 +253,14 @@ def test_inference_copy_folds_batch_norm_exactly_and_leaves_the_model_alone():
 
 
 def _small_tiny_vit():
-    """A seeded TinyViT of four one-block stages (windows 4, 4, 2, 1 at crop 32), fused attention on."""
-    from rheumabook.profiles import QUICK
-
-    config = QUICK.scoring.replace(crop_size=32, backbone_kwargs=dict(embed_dims=(16, 32, 48, 64), depths=(1, 1, 1, 1),
-                                                                      num_heads=(1, 2, 3, 4), window_sizes=(4, 4, 2, 1)))
-    model = seeded(2, lambda: scoring.build_scorer(config)).eval()
+    """A seeded `SMALL_TINY_VIT` in eval mode, its attention biases random, fused attention on."""
+    model = seeded(2, lambda: scoring.build_scorer(SMALL_TINY_VIT)).eval()
     with torch.no_grad():  # biases that differ per head and offset, as after training (timm starts them at 0)
         for m in model.modules():
             if hasattr(m, "attention_biases"):
                 m.attention_biases.normal_()
                 m.fused_attn = True
-    return model, config
+    return model
 
 
 def test_frozen_attention_biases_reach_the_fused_kernel_as_4d_masks(monkeypatch):
@@ -271,7 +268,7 @@ def test_frozen_attention_biases_reach_the_fused_kernel_as_4d_masks(monkeypatch)
     (1, heads, N, N), and its outputs equal the trained model's (the model's own 3-D masks untouched)."""
     from rheumabook.pipeline import freeze_attention_biases, inference_copy
 
-    model, _ = _small_tiny_vit()
+    model = _small_tiny_vit()
     fast = inference_copy(model, channels_last=False)
     sdpa, mask_dims = torch.nn.functional.scaled_dot_product_attention, []
 
@@ -297,7 +294,7 @@ def test_crops_go_through_in_cache_sized_chunks_with_the_same_probabilities():
 
     assert [default_crop_batch(s) for s in (224, 128, 64)] == [8, 24, 98]  # 8 * 224**2 / s**2, rounded
     assert default_crop_batch(4096) == 1 and default_crop_batch(224, "cuda") == 256
-    model, _ = _small_tiny_vit()
+    model = _small_tiny_vit()
     fast = inference_copy(model)
     crops = np.random.default_rng(3).integers(0, 256, (11, 32, 32)).astype(np.uint8)
     ref = predict_crops([fast], crops, batch_size=len(crops))
@@ -323,7 +320,7 @@ def test_memory_order_gelu_equals_gelu_to_rounding(approximate):
         assert got.dtype == t.dtype and got.stride() == ref(t).stride()
         tol = dict(atol=2e-6, rtol=0) if t.dtype == torch.float32 else dict(atol=0, rtol=2 ** -7)  # an ulp
         torch.testing.assert_close(got, ref(t), **tol)
-    model, _ = _small_tiny_vit()
+    model = _small_tiny_vit()
     kinds = lambda m: {type(x).__name__ for x in m.modules()}  # noqa: E731
     assert "GELU" in kinds(model)
     assert "GELU" not in kinds(inference_copy(model)) and "MemoryOrderGELU" in kinds(inference_copy(model))
