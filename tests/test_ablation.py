@@ -127,3 +127,37 @@ def test_run_ablation_is_deterministic_and_seeds_differ():
     assert (a["cpu_seconds"] > 0).all() and np.isfinite(a["seconds"]).all()
     with pytest.raises(ValueError, match="distinct"):
         L.run_ablation(train, test, base, ("test_efficientnet", "test_resnet"), epochs=1, seeds=(1, 1))
+
+
+def test_run_ablation_by_role_and_from_its_cache(tmp_path, monkeypatch):
+    """One cell per variant (`roles`), and an interrupted chapter continues: cached runs are not trained again."""
+    torch.set_num_threads(1)
+    train, test = synthetic_hands(20, seed=1), synthetic_hands(6, seed=2)
+    base = L.LocalizerConfig(backbone="test_efficientnet", input_size=(64, 48), hidden=32, epochs=4,
+                             switch_epoch=2, batch_size=8, lr=5e-3, augment=L.Augment(3, 0.05, 0.02), seed=0)
+    backbones = ("test_efficientnet", "test_resnet")
+    kwargs = dict(epochs=1, n_hands=12, seeds=(3, 4), progress=False)
+    plain = L.run_ablation(train, test, base, backbones, roles=["diou"], **kwargs)
+    assert list(plain["role"]) == ["diou", "diou"] and list(plain["seed"]) == [3, 4]
+    first = L.run_ablation(train, test, base, backbones, roles=["diou"], cache=tmp_path, **kwargs)
+    assert len(list(tmp_path.glob("ablation-run-*.json"))) == 2
+    timed = ["seconds", "cpu_seconds"]  # wall and CPU times differ between two trainings; the results do not
+    pd.testing.assert_frame_equal(first.drop(columns=timed), plain.drop(columns=timed))  # the cache changes no number
+
+    import rheumabook.localize.ablation as ablation_module
+
+    def no_training(*args, **kw):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(ablation_module, "train_localizer", no_training)
+    again = L.run_ablation(train, test, base, backbones, roles=["diou"], cache=tmp_path, **kwargs)
+    pd.testing.assert_frame_equal(again, first)  # read back bit for bit
+    # Other hands are another run: the key follows the data, so it trains (and here fails loudly).
+    with pytest.raises(AssertionError, match="trained again"):
+        L.run_ablation(synthetic_hands(20, seed=9), test, base, backbones, roles=["diou"], cache=tmp_path, **kwargs)
+    # A half-written (corrupt) cache file is not trusted: that run is trained again.
+    next(tmp_path.glob("ablation-run-*.json")).write_text('{"mean_iou": ')
+    with pytest.raises(AssertionError, match="trained again"):
+        L.run_ablation(train, test, base, backbones, roles=["diou"], cache=tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="subset"):
+        L.run_ablation(train, test, base, backbones, roles=["coordconv"], **kwargs)

@@ -500,7 +500,8 @@ def executed_run(run_artifacts):
     with open(log, "w") as handle:
         proc = subprocess.run([sys.executable, "-m", "rheumabook.book", "run", "--keep-going", "--out", str(EXECUTED),
                                "--jupyter-cache", str(JUPYTER_CACHE)],
-                              cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=45 * 60)
+                              cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)  # no overall limit:
+        # the per-cell limit (_config.yml) catches a hung kernel, and CI keeps its own overall limit
     text = log.read_text(errors="replace")
     metrics_path = EXECUTED / "metrics.json"
     if not metrics_path.exists():
@@ -637,7 +638,7 @@ def built_html(executed_run):
     before = sorted(r.pk for r in cache.list_cache_records())
     env = {**os.environ, "RHEUMABOOK_PROFILE": "quick"}
     proc = subprocess.run([_jupyter_book(), "build", str(ROOT), "--path-output", str(TEST_BUILD), "-W", "--keep-going"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=20 * 60)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90 * 60)
     log = proc.stdout + proc.stderr
     (TEST_BUILD / "build.log").write_text(log)
     assert proc.returncode == 0, f"jupyter-book build -W failed:\n{log[-6000:]}"
@@ -679,7 +680,7 @@ def test_reviewer_reproducibility_same_metrics_twice(executed_run, tmp_path):
     out = tmp_path / "again"
     env = {**os.environ, "RHEUMABOOK_PROFILE": "quick", "RHEUMABOOK_ARTIFACTS": str(tmp_path / "artifacts")}
     proc = subprocess.run([sys.executable, "-m", "rheumabook.book", "run", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=40 * 60)
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     again = json.loads((out / "metrics.json").read_text())
     for name in NAMES:
@@ -823,3 +824,13 @@ def test_page_in_browser(browser, html_server, doc):
     problems += [f"loads {url}" for url in external
                  if not (urlsplit(url).hostname == "cdn.jsdelivr.net" and "mathjax" in url)]
     assert not problems, f"{doc}.html (screenshot in {SCREENSHOTS}):\n" + "\n".join(problems)
+
+
+def test_cell_limit_guards_a_hung_kernel_not_speed():
+    """Issue 17: a busy laptop must not fail the book. >= 30 minutes per cell for `make book`, the runner and the tests."""
+    assert CONFIG["execute"]["timeout"] >= 30 * 60
+    from rheumabook.book import runner
+
+    args = runner._parse_args(["run", "--root", str(ROOT), "--profile", "quick"])
+    assert runner._plan(args).timeout == CONFIG["execute"]["timeout"]
+    assert runner._plan(runner._parse_args(["run", "--root", str(ROOT), "--profile", "full"])).timeout is None

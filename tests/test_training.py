@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from rheumabook.training import (FitConfig, checkpoint_paths, fit, load_checkpoint, read_checkpoint_header,
-                                 save_checkpoint, seeded, warmup_cosine)
+from rheumabook.training import (FitConfig, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
+                                 read_checkpoint_header, save_checkpoint, seeded, warmup_cosine)
 
 
 def regression_problem(seed: int = 0):
@@ -131,3 +131,23 @@ def test_checkpoint_errors_are_clear(tmp_path):
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load(format="test/1")
+
+
+def test_an_interrupted_save_leaves_no_complete_looking_checkpoint(tmp_path, monkeypatch):
+    """A kernel killed while the weights are written leaves the old JSON gone: the pair reads as missing."""
+    import rheumabook.training.checkpoint as checkpoint_module
+
+    stem = tmp_path / "m"
+    assert not checkpoint_exists(stem)
+    save_checkpoint(stem, build_tiny(TinyConfig()), TinyConfig(), format="test/1")
+    assert checkpoint_exists(stem) and checkpoint_exists(tmp_path / "m.safetensors")
+
+    def killed(target, write, suffix=""):
+        raise KeyboardInterrupt  # the kernel stops while the new weights are written
+
+    monkeypatch.setattr(checkpoint_module, "atomic_write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(stem, build_tiny(TinyConfig(width=7)), TinyConfig(width=7), format="test/1")
+    weights, meta = checkpoint_paths(stem)
+    assert weights.is_file() and not meta.is_file()  # the old weights, without their header
+    assert not checkpoint_exists(stem)  # so a loader trains again instead of pairing old weights with a new header

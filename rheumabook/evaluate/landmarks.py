@@ -238,7 +238,7 @@ def load_landmark_model(profile: Any, *, seed: int = 0, checkpoint: Union[str, P
     `load_or_train_localizer`); a checkpoint without it is refused with what to do.
     """
     from ..localize import default_checkpoint, load_localizer, load_or_train_localizer
-    from ..training import checkpoint_paths
+    from ..training import checkpoint_exists, checkpoint_paths
 
     if checkpoint is None:
         path = default_checkpoint(profile.name, seed)
@@ -247,7 +247,7 @@ def load_landmark_model(profile: Any, *, seed: int = 0, checkpoint: Union[str, P
         load_or_train_localizer(profile, seed=seed, path=path, device=device)
     else:
         path = Path(checkpoint)
-        if not checkpoint_paths(path)[0].is_file():
+        if not checkpoint_exists(path):
             raise MissingDatasetFileError(f"{checkpoint_paths(path)[0]}: no localiser checkpoint there")
     model, config, extra = load_localizer(path, device=device)
     if "mean_boxes" not in extra:

@@ -15,8 +15,8 @@ A hand has a fixed set of 21 joint sites (`rheumabook.joints.JOINTS`), so Rheuma
   `render_phantom_hands`, `split_patients`, `localization_data` (chapter 4's data).
 - train.py: `train_localizer` (on `rheumabook.training.fit`), `predict_boxes`, `evaluate`,
   checkpoints (`save_localizer`, `load_localizer`, `load_or_train_localizer`).
-- ablation.py: the Table 2 ablation over seeds (`run_ablation`, `ablation_summary` with t-intervals,
-  paired `ablation_differences`, `interval_words`; read by role with `ablation_results`).
+- ablation.py: the Table 2 ablation over seeds (`run_ablation`, one cached JSON row per finished
+  run; `ablation_summary` with t-intervals, paired `ablation_differences`, `interval_words`; read by role with `ablation_results`).
 
 `LocalizerConfig`, `Augment` and `LOSS_KINDS` live in `rheumabook.profiles` and are re-exported.
 Box convention: (x_min, y_min, x_max, y_max), pixel edges (`rheumabook.boxes`); inside the
@@ -28,8 +28,8 @@ from ..boxes import paired_iou
 from ..losses import diou_loss
 from ..profiles import LOSS_KINDS, Augment, LocalizerConfig
 from .ablation import (ABLATION_COMPARISONS, ABLATION_METRICS, ABLATION_ROLES, PAPER_TABLE2, ablation_differences,
-                       ablation_headline, ablation_results, ablation_seeds, ablation_summary, ablation_variants,
-                       interval_sign, interval_words, mean_interval, run_ablation)
+                       ablation_headline, ablation_results, ablation_run_key, ablation_seeds, ablation_summary,
+                       ablation_variants, interval_sign, interval_words, mean_interval, run_ablation)
 from .augment import (BOX_TRANSFORMS, affine_matrix, augment_batch, random_affines, random_frame_jitter,
                       randomize_appearance, standardize, transform_boxes, warp_images)
 from .framing import FRAME_MARGIN, crop_frame, foreground_box, foreground_mask, frame_box, frame_hand, from_frame, to_frame
@@ -58,6 +58,6 @@ __all__ = [
     "CHECKPOINT_FORMAT", "TrainResult", "fit_config", "initial_localizer", "train_localizer", "predict_boxes",
     "evaluate", "save_localizer", "load_localizer", "default_checkpoint", "load_or_train_localizer", "localizer_provenance",
     "PAPER_TABLE2", "ABLATION_ROLES", "ablation_variants", "run_ablation", "ablation_results", "ablation_headline",
-    "ABLATION_COMPARISONS", "ABLATION_METRICS", "ablation_seeds", "mean_interval", "ablation_summary",
+    "ABLATION_COMPARISONS", "ABLATION_METRICS", "ablation_seeds", "ablation_run_key", "mean_interval", "ablation_summary",
     "ablation_differences", "interval_sign", "interval_words",
 ]

@@ -7,7 +7,9 @@ variant is trained once per seed, and the chapter reads means and intervals over
 
 - `ablation_variants`: the four regression rows re-run, each with a `role` (`ABLATION_ROLES`);
 - `ablation_seeds`: the seeds of a run (base, base + 1, ...);
-- `run_ablation`: every variant on every seed, one row per run (a tqdm bar over the runs);
+- `run_ablation`: every variant (or some `roles`) on every seed, one row per run (a tqdm bar over
+  the runs); each finished run can be kept in a cache folder (`ablation_run_key`), so a rerun
+  continues where an interrupted one stopped;
 - `ablation_summary`: per variant the mean over seeds with a Student-t interval (`mean_interval`);
 - `ablation_differences`: the paired per-seed differences of `ABLATION_COMPARISONS` with intervals;
 - `interval_sign`, `interval_words`: whether an interval of a difference excludes 0, in words;
@@ -22,13 +24,16 @@ variants on one seed are a pair (`ablation_differences`). `PAPER_TABLE2` holds t
 """
 from __future__ import annotations
 
+import json
 import math
 import time
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
+from ..cache import atomic_write_text, content_key, source_fingerprint
 from ..profiles import LocalizerConfig
 from ..stats.cohorts import t_interval
 from .hands import HandSet
@@ -36,7 +41,7 @@ from .model import count_parameters
 from .train import evaluate, train_localizer
 
 __all__ = ["PAPER_TABLE2", "ABLATION_ROLES", "ABLATION_COMPARISONS", "ABLATION_METRICS", "ablation_variants",
-           "ablation_seeds", "run_ablation", "mean_interval", "ablation_summary", "ablation_differences",
+           "ablation_seeds", "run_ablation", "ablation_run_key", "mean_interval", "ablation_summary", "ablation_differences",
            "interval_sign", "interval_words", "ablation_results", "ablation_headline"]
 
 PAPER_TABLE2 = pd.DataFrame(
@@ -92,15 +97,20 @@ def ablation_seeds(n_seeds: int, base_seed: int = 0) -> tuple[int, ...]:
 
 def run_ablation(train: HandSet, test: HandSet, base: LocalizerConfig, backbones: Sequence[str], *,
                  epochs: int, n_hands: Optional[int] = None, seeds: Optional[Sequence[int]] = None,
+                 roles: Optional[Sequence[str]] = None, cache: Union[str, Path, None] = None,
                  progress: bool = True) -> pd.DataFrame:
     """Train each `ablation_variants` row once per seed and measure it on `test` (Table 2 at this profile's scale).
 
     base: the config the variants start from (input size, head, lr, augmentation). Each run trains
     `epochs` epochs on the first `n_hands` training hands (all if None), with the MSE -> DIoU
     switch at the same fraction of the run as in `base`, and `seed` in place of base.seed (None =
-    just base.seed). One tqdm bar counts the runs. Returns one row per (variant, seed), in
-    `ABLATION_ROLES` order then seed order: the variant's columns, seed, loc_accuracy, mean_iou,
-    parameters, seconds (wall) and cpu_seconds (`time.process_time`, all threads), then the paper's
+    just base.seed). roles: the `ABLATION_ROLES` to run (None = all four), so that a chapter can
+    give each variant a cell of its own. cache: a folder where each finished run's row is kept as
+    JSON (`ablation_run_key`: the code, the run's config and the hands); a run found there is not
+    trained again, so an interrupted chapter continues where it stopped. One tqdm bar counts the
+    runs. Returns one row per (variant, seed), in `ABLATION_ROLES` order then seed order: the
+    variant's columns, seed, loc_accuracy, mean_iou, parameters, seconds (wall) and cpu_seconds
+    (`time.process_time`, all threads; a cached run keeps the times it took), then the paper's
     numbers. CPU training is bit-reproducible: the same call gives the same metrics.
     """
     from tqdm.auto import tqdm
@@ -108,25 +118,60 @@ def run_ablation(train: HandSet, test: HandSet, base: LocalizerConfig, backbones
     seeds = (base.seed,) if seeds is None else tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"the seeds must be distinct and at least one, got {seeds!r}")
-    subset = train if n_hands is None or n_hands >= len(train) else train.subset(range(int(n_hands)))
-    switch = max(1, int(round(epochs * base.switch_epoch / base.epochs)))
     variants = ablation_variants(backbones)
+    if roles is not None:
+        unknown = sorted(set(roles) - set(ABLATION_ROLES))
+        if unknown or not roles:
+            raise ValueError(f"roles must be a non-empty subset of {ABLATION_ROLES}, got {list(roles)!r}")
+        variants = variants[variants["role"].isin(roles)]
+    subset = train if n_hands is None or n_hands >= len(train) else train.subset(range(int(n_hands)))
+    data_key = (subset.digest(), test.digest()) if cache is not None else None
+    switch = max(1, int(round(epochs * base.switch_epoch / base.epochs)))
     rows = []
     with tqdm(total=len(variants) * len(seeds), desc="Table 2 ablation (runs)", disable=not progress) as bar:
         for seed in seeds:
             for v in variants.itertuples(index=False):
                 cfg = base.replace(backbone=v.backbone, loss=v.loss, coord_channels=bool(v.coord_channels),
                                    epochs=int(epochs), switch_epoch=switch, seed=seed)
-                cpu = time.process_time()
-                result = train_localizer(subset, cfg, progress=False)
-                metrics = evaluate(result.model, test)
-                rows.append({**v._asdict(), "seed": seed, **metrics, "parameters": count_parameters(result.model),
-                             "seconds": result.seconds, "cpu_seconds": time.process_time() - cpu})
-                bar.set_postfix(run=f"{v.role}, seed {seed}", iou=f"{metrics['mean_iou']:.3f}")
+                path = None if cache is None else Path(cache) / f"ablation-run-{ablation_run_key(cfg, *data_key)}.json"
+                row = _read_run(path)
+                if row is None:
+                    row = _train_run(subset, test, cfg)
+                    if path is not None:
+                        atomic_write_text(path, json.dumps(row) + "\n")
+                rows.append({**v._asdict(), "seed": seed, **row})
+                bar.set_postfix(run=f"{v.role}, seed {seed}", iou=f"{row['mean_iou']:.3f}")
                 bar.update()
     table = pd.DataFrame(rows).merge(PAPER_TABLE2, on="paper_model", how="left")
     order = table["role"].map({r: i for i, r in enumerate(ABLATION_ROLES)})
     return table.assign(_order=order).sort_values(["_order", "seed"]).drop(columns="_order").reset_index(drop=True)
+
+
+def ablation_run_key(config: LocalizerConfig, train_digest: str, test_digest: str) -> str:
+    """Names one cached ablation run: the localisation and training code, the run's config, both hand sets."""
+    from .. import localize, training
+
+    return content_key(source_fingerprint(localize, training), config, train_digest, test_digest)
+
+
+def _train_run(train: HandSet, test: HandSet, config: LocalizerConfig) -> dict[str, float]:
+    """One ablation run: metrics on `test`, parameter count, wall and CPU seconds."""
+    cpu = time.process_time()
+    result = train_localizer(train, config, progress=False)
+    metrics = evaluate(result.model, test)
+    return {**metrics, "parameters": count_parameters(result.model), "seconds": result.seconds,
+            "cpu_seconds": time.process_time() - cpu}
+
+
+def _read_run(path: Optional[Path]) -> Optional[dict[str, float]]:
+    """A cached run's row, or None when there is none (or it cannot be read: it is trained again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        row = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return row if isinstance(row, dict) and set(ABLATION_METRICS) <= set(row) else None
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:

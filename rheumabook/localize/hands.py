@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import time
@@ -130,6 +131,14 @@ class HandSet:
                 patient_id=m.patient_id, hand=m.hand, joint=list(JOINTS)))
         cols = list(BOXES_COLUMNS)
         return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+
+    def digest(self) -> str:
+        """Short SHA-256 of the images, boxes and meta: names results computed from exactly this set."""
+        h = hashlib.sha256()
+        h.update(self.images.numpy().tobytes())
+        h.update(self.boxes.numpy().tobytes())
+        h.update(self.meta.to_csv(index=False).encode())
+        return h.hexdigest()[:16]
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write to an .npz (no pickle), atomically: a temp file renamed into place."""

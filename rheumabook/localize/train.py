@@ -22,7 +22,8 @@ import torch
 from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
 from ..joints import JOINTS
 from ..profiles import LocalizerConfig
-from ..training import FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, save_checkpoint, seeded
+from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
+                        save_checkpoint, seeded)
 from .augment import augment_batch, standardize
 from .hands import HandSet, localization_data, mean_boxes
 from .loss import localization_loss, loss_for_epoch
@@ -208,7 +209,7 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
         path = default_checkpoint(profile.name, seed, kind)
     weights = checkpoint_paths(path)[0]
     provenance = localizer_provenance(profile, dataset, seed=seed)
-    if weights.is_file():
+    if checkpoint_exists(path):
         model, config, extra = load_localizer(path, device=device)
         if extra.get("provenance") == provenance:
             print(f"Loaded the localiser from {display_path(weights)} ({config.backbone}, input {config.input_size}).")

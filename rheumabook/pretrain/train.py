@@ -31,8 +31,8 @@ from torch.nn import functional as F
 
 from ..cache import artifacts_dir, atomic_write, content_key, display_path, source_fingerprint
 from ..profiles import PretrainConfig, ScoringConfig
-from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, read_checkpoint_header,
-                        save_checkpoint, seeded)
+from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
+                        read_checkpoint_header, save_checkpoint, seeded)
 from . import corrupt as corrupt_module
 from . import unet as unet_module
 from .corrupt import corrupt_crops, corruptions
@@ -241,7 +241,7 @@ def load_or_pretrain(profile: Any, *, seed: int = 0, device: Device = "cpu", pro
     key = content_key(pretrain_fingerprint(), config.to_json(), _encoder_fields(profile.scoring), seed)
     folder = Path(cache_dir) if cache_dir is not None else artifacts_dir() / "models"
     stem = folder / f"pretrain-{profile.name}-seed{seed}-{key}"
-    if checkpoint_paths(stem)[0].is_file() and stem.with_name(stem.name + "-encoder.safetensors").is_file():
+    if checkpoint_exists(stem) and stem.with_name(stem.name + "-encoder.safetensors").is_file():
         print(f"Loaded the pretrained encoder from {display_path(checkpoint_paths(stem)[0])}.")
         return load_pretrained(stem, device=device)
     print(f"No pretrained encoder at {display_path(checkpoint_paths(stem)[0])}: pretraining now "

@@ -27,8 +27,8 @@ import torch
 from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
 from ..joints import SCORE_KINDS
 from ..profiles import ScoringConfig
-from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, read_checkpoint_header,
-                        save_checkpoint, seeded)
+from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
+                        read_checkpoint_header, save_checkpoint, seeded)
 from .augment import augment_crops, augmentations, standardize_crops, to_unit
 from .data import CropSet
 from .losses import focal_loss
@@ -305,9 +305,10 @@ def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, de
     if path is None:
         kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
         path = default_checkpoint(profile.name, seed, kind)
-    first = _stems(path, config)[0]
+    stems = _stems(path, config)
+    first = stems[0]
     provenance = scorer_provenance(profile, dataset, seed=seed)
-    if checkpoint_paths(first)[0].is_file():
+    if all(checkpoint_exists(stem) for stem in stems):
         scorer = load_scorer(path, device=device, shared=config.shared)
         if scorer.config == config and scorer.provenance == provenance:
             print(f"Loaded the scorer from {display_path(checkpoint_paths(first)[0])} ({config.backbone}).")

@@ -4,15 +4,16 @@
   gradient clipping, bfloat16 autocast on CUDA, tqdm, a history DataFrame, per-epoch
   evaluation); the caller supplies the model, its batches and its per-batch step.
 - `save_checkpoint` / `load_checkpoint` (checkpoint.py): safetensors weights + a JSON config
-  with a format tag, written atomically.
+  with a format tag, written atomically; `checkpoint_exists` is False for a pair an interrupted
+  save left incomplete.
 
 Used by the localiser (`rheumabook.localize`); the scoring and pretraining stages reuse it.
 """
-from .checkpoint import (Checkpoint, checkpoint_paths, config_from_json, config_to_json, load_checkpoint,
+from .checkpoint import (Checkpoint, checkpoint_exists, checkpoint_paths, config_from_json, config_to_json, load_checkpoint,
                          read_checkpoint_header, save_checkpoint)
 from .loop import (SCHEDULERS, FitConfig, FitResult, StepContext, fit, make_optimizer, make_scheduler, seeded,
                    warmup_cosine)
 
 __all__ = ["SCHEDULERS", "FitConfig", "FitResult", "StepContext", "fit", "make_optimizer", "make_scheduler",
-           "seeded", "warmup_cosine", "Checkpoint", "checkpoint_paths", "config_from_json", "config_to_json",
+           "seeded", "warmup_cosine", "Checkpoint", "checkpoint_exists", "checkpoint_paths", "config_from_json", "config_to_json",
            "load_checkpoint", "read_checkpoint_header", "save_checkpoint"]

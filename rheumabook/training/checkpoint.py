@@ -22,7 +22,7 @@ from torch import nn
 
 from ..cache import atomic_write, atomic_write_text
 
-__all__ = ["Checkpoint", "checkpoint_paths", "config_to_json", "config_from_json", "save_checkpoint",
+__all__ = ["Checkpoint", "checkpoint_paths", "checkpoint_exists", "config_to_json", "config_from_json", "save_checkpoint",
            "read_checkpoint_header", "load_checkpoint"]
 
 C = TypeVar("C")
@@ -47,6 +47,15 @@ def checkpoint_paths(path: Union[str, Path]) -> tuple[Path, Path]:
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
+
+
+def checkpoint_exists(path: Union[str, Path]) -> bool:
+    """True when the checkpoint at stem `path` is complete: both files there.
+
+    `save_checkpoint` removes the old JSON first and writes the new one last, so a save that was
+    interrupted (a killed kernel, a timeout) leaves no pair that looks complete: the caller trains again.
+    """
+    return all(p.is_file() for p in checkpoint_paths(path))
 
 
 def config_to_json(config: Any) -> dict:
@@ -81,6 +90,7 @@ def save_checkpoint(path: Union[str, Path], model: nn.Module, config: Any, *, fo
     doc = {"format": format, "config": config_to_json(config), **header, "extra": extra or {}}
     text = json.dumps(doc, indent=2, sort_keys=True, default=float) + "\n"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta.unlink(missing_ok=True)  # the JSON comes last: until it is there, the pair is incomplete
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": format}), suffix=".safetensors")
     atomic_write_text(meta, text)
     return weights
