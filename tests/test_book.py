@@ -762,6 +762,37 @@ _WIDGET_REPR = re.compile(r"^\s*(interactive|\w*Slider|Dropdown|ToggleButtons?|R
                           r"Accordion|IntProgress|FloatProgress|SelectMultiple|Textarea)\(", re.M)
 
 
+def _course_state(page) -> dict:
+    """Issue 17's course parts as the reader sees them: goals, exercises, and whether each solution
+    is hidden at first and shown by its toggle button."""
+    state = {"goals": page.locator(".learning-goals").count(), "goal_items": page.locator(".learning-goals li").count(),
+             "exercises": page.locator(".exercise").count(), "solutions": [],
+             "answers": page.locator(".dropdown.admonition:not(.solution)").count()}
+    for i in range(page.locator(".solution").count()):
+        solution = page.locator(".solution").nth(i)
+        content = solution.locator("section").first
+        hidden_first = not content.is_visible()
+        solution.locator("button.toggle-button").first.click()
+        page.wait_for_timeout(50)
+        state["solutions"].append((hidden_first, content.is_visible()))
+    return state
+
+
+def _course_problems(course: dict) -> list[str]:
+    problems = []
+    if course["goals"] != 1 or course["goal_items"] < 3:
+        problems.append(f"learning goals: {course['goals']} blocks with {course['goal_items']} items (want 1 with 3-5)")
+    if course["exercises"] < 3:
+        problems.append(f"{course['exercises']} exercises on the page (want >= 3)")
+    if course["answers"] < 4:
+        problems.append(f"{course['answers']} collapsed answers to 'Check your understanding' (want >= 4)")
+    if len(course["solutions"]) < course["exercises"]:
+        problems.append(f"{len(course['solutions'])} solutions for {course['exercises']} exercises")
+    problems += [f"solution {i + 1} is {'shown before' if not hidden else 'still hidden after'} a click"
+                 for i, (hidden, shown) in enumerate(course["solutions"]) if not (hidden and shown)]
+    return problems
+
+
 def _strip_fragment(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(fragment=""))
 
@@ -769,7 +800,10 @@ def _strip_fragment(url: str) -> str:
 @pytest.mark.book
 @pytest.mark.parametrize("doc", DOCS)
 def test_page_in_browser(browser, html_server, doc):
-    """Console clean, every image loaded, TOC complete, Colab link right, no empty or loading widgets; screenshot."""
+    """Console clean, every image loaded, TOC complete, Colab link right, no empty or loading widgets; screenshot.
+
+    A chapter page also shows its course parts (issue 17): one learning-goals block, >= 3
+    exercises, >= 4 collapsed answers, and solutions hidden until their button is clicked."""
     base = html_server
     console, external = [], []
     page = browser.new_page()
@@ -792,6 +826,7 @@ def test_page_in_browser(browser, html_server, doc):
         state = page.evaluate(_PAGE_STATE)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{doc.replace('/', '__')}.png"), full_page=True)
+        course = _course_state(page) if (ROOT / f"{doc}.ipynb").is_file() else None  # opens the solutions
     finally:
         page.close()
 
@@ -811,6 +846,7 @@ def test_page_in_browser(browser, html_server, doc):
             problems.append(f"Colab links {sorted(colab)}, expected exactly {expected}")
         if not any("mybinder.org" in h and path in h for h in state["launch"]):
             problems.append("no Binder link")
+        problems += _course_problems(course)
 
     # Widgets: live state or a static figure, never "Loading widget", an empty box or a raw repr.
     if "Loading widget" in state["text"]:
