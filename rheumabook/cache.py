@@ -7,6 +7,8 @@
 - `content_key` and `source_fingerprint`: a cache entry is named after
   everything that shaped it, the code that made it included, so changed code
   never reuses a stale entry.
+- `cached_json`: a small result (one training run's numbers) kept as JSON, so that a
+  chapter interrupted half-way continues where it stopped.
 
 Used by the data layer, localisation, training checkpoints and the chapter runner.
 """
@@ -21,11 +23,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 __all__ = [
     "ARTIFACTS_ENV", "find_book_root", "artifacts_dir", "atomic_write", "atomic_write_text",
-    "atomic_directory", "content_key", "source_fingerprint", "display_path",
+    "atomic_directory", "content_key", "source_fingerprint", "display_path", "cached_json",
 ]
 
 ARTIFACTS_ENV = "RHEUMABOOK_ARTIFACTS"
@@ -96,6 +98,27 @@ def atomic_write(target: Path | str, write: Callable[[str], Any], suffix: str = 
 def atomic_write_text(target: Path | str, text: str) -> Path:
     """Write a UTF-8 text file atomically (`atomic_write`)."""
     return atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def cached_json(path: Path | str | None, compute: Callable[[], dict], *, required: Sequence[str] = ()) -> dict:
+    """The JSON object stored at `path`, else ``compute()`` written there (atomically) and returned.
+
+    path: the entry, named by a `content_key` of everything that shapes the result (None: no
+    cache, just compute). A file that cannot be read, is not an object or lacks a `required` key
+    is computed again and replaced: an interrupted or damaged entry is never trusted. Floats
+    survive the round trip exactly (JSON keeps their shortest repr).
+    """
+    if path is not None and Path(path).is_file():
+        try:
+            found = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found = None
+        if isinstance(found, dict) and all(key in found for key in required):
+            return found
+    result = compute()
+    if path is not None:
+        atomic_write_text(path, json.dumps(result) + "\n")
+    return result
 
 
 @contextmanager

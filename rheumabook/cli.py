@@ -2,7 +2,8 @@
 
     python -m rheumabook score IMAGES... --out results.csv [--models DIR] [--format csv|json]
         [--hands both|left|right] [--device cpu|cuda|auto] [--overlays DIR] [--profile auto|quick|full]
-        [--seed 0] [--batch-size 8] [--precision float32|bfloat16] [--no-orientation-check]
+        [--seed 0] [--batch-size 8] [--precision float32|bfloat16] [--grades balanced|calibrated]
+        [--no-orientation-check]
 
 ``score`` runs the RheumaVIT pipeline (`rheumabook.pipeline.RheumaVIT`) on each radiograph:
 seam split, joint boxes, enlarged crops, erosion 0-5 and JSN 0-4 at 42 sites (21 per hand), and
@@ -42,7 +43,7 @@ def _epilog() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m rheumabook``."""
-    from .pipeline import FORMATS, HAND_CHOICES, PRECISIONS
+    from .pipeline import FORMATS, GRADES, HAND_CHOICES, PRECISIONS
 
     parser = argparse.ArgumentParser(prog="python -m rheumabook", description="\n\n".join(__doc__.split("\n\n")[:3]),
                                      epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--precision", choices=PRECISIONS, default="float32",
                     help="float32 (default) or bfloat16: faster on CPUs with AVX512-BF16/AMX and on GPUs, "
                          "probabilities change by ~0.01")
+    sc.add_argument("--grades", choices=GRADES, default="balanced",
+                    help="balanced (default, the paper's: the scorer trained on class-balanced batches, best "
+                         "per-joint weighted accuracy) or calibrated (re-weighted to the training grades' own "
+                         "frequencies: per-patient totals without over-calling healthy joints)")
     sc.add_argument("--no-orientation-check", action="store_true",
                     help="do not refuse films that look upside down (fingers at the bottom)")
     return parser
@@ -98,7 +103,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     model = RheumaVIT.from_folder(args.models, profile=args.profile, seed=args.seed,
-                                  device=resolve_device(args.device), precision=args.precision)
+                                  device=resolve_device(args.device), precision=args.precision, grades=args.grades)
     names = [str(p) for p in args.images]
     results = model.score_many(args.images, names=names, hands=args.hands, batch_size=args.batch_size,
                                errors="report", keep_image=args.overlays is not None,

@@ -269,18 +269,26 @@ class ScoringConfig(RunConfig):
 
 @dataclass(frozen=True)
 class ScoringPlan:
-    """Chapter 5's comparison runs around the scorer (paper Tables 1 and 3): short runs of other backbones.
+    """Chapter 5's data and comparison runs around the scorer (paper Tables 1 and 3).
 
-    backbones: (row label, timm name, timm keywords) per row, in the table's order; rows labelled
-    "ResNet34"/"DenseNet" are the RA2-DREAM CNNs (Team Shirin), averaged into the Csabaibio-style
-    ensemble. frozen_epochs / unfrozen_epochs: each comparison run's two stages. n_boot: bootstrap
-    replicates of every interval.
+    train_patients: how many patients the main scorer trains on. On the phantom, the chapter's
+    training patients are topped up with patients of the scorer's own phantom stream
+    (`data.stream_dataset(..., "scoring", ...)`), each scored by the three simulated radiologists
+    and labelled by Dawid-Skene as the paper's; the chapter's held-out patients stay the test set.
+    Real data trains on its own training patients only. curve_patients: the training-set sizes of
+    chapter 5's learning curve (the largest point is the main scorer). backbones: (row label, timm
+    name, timm keywords) per comparison row, in the table's order; rows labelled "ResNet34"/"DenseNet"
+    are the RA2-DREAM CNNs (Team Shirin), averaged into the Csabaibio-style ensemble; the comparison
+    runs train on the chapter's own training patients. frozen_epochs / unfrozen_epochs: each
+    comparison run's two stages. n_boot: bootstrap replicates of every interval.
     """
 
     backbones: tuple[tuple[str, str, dict], ...]
     frozen_epochs: int
     unfrozen_epochs: int
     n_boot: int = 1000
+    train_patients: int = 0
+    curve_patients: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -325,3 +325,43 @@ def test_memory_order_gelu_equals_gelu_to_rounding(approximate):
     assert "GELU" in kinds(model)
     assert "GELU" not in kinds(inference_copy(model)) and "MemoryOrderGELU" in kinds(inference_copy(model))
     assert "GELU" in kinds(inference_copy(model, channels_last=False))  # NCHW: nothing to gain
+
+
+def test_bit_depth_changes_no_box_and_no_grade(pipe, films, tmp_path):
+    """Issue 21: a film, its 16-bit copy (x 257, as a DICOM reads back), its 12-bit copy (x 16) and a
+    MONOCHROME1 DICOM of it get the same boxes and probabilities, bit for bit (`data.working_image`)."""
+    from dicom_files import write_dicom
+
+    from rheumabook.data import read_image, working_image
+
+    film = films[0].image
+    dim = (film.astype(np.int64) * 200 // 255).astype(np.uint8)  # a film whose maximum is below 255
+    for image in (film, dim):
+        eight = pipe.score(image).table
+        for copy in (image.astype(np.uint16) * 257, image.astype(np.uint16) * 16):
+            pd.testing.assert_frame_equal(pipe.score(copy).table, eight, check_exact=True)
+    full = ((film.astype(np.int64) - film.min()) * 255 // (film.max() - film.min())).astype(np.uint8)  # 0..255
+    path = write_dicom(tmp_path / "mono1.dcm", 4095 - full.astype(np.uint16) * 16,  # 12-bit, bone dark
+                       PhotometricInterpretation="MONOCHROME1", BitsStored=12)
+    np.testing.assert_array_equal(working_image(read_image(path)), full)
+    pd.testing.assert_frame_equal(pipe.score(path).table, pipe.score(full).table, check_exact=True)
+
+
+def test_calibrated_grades_are_the_prior_adjusted_probabilities(models_dir, films):
+    """grades="calibrated": the scorer's probabilities re-weighted by its training priors (`Scorer.calibrated`)."""
+    balanced = RheumaVIT.from_folder(models_dir, profile="quick")
+    with pytest.raises(ValueError, match="training priors"):
+        RheumaVIT.from_folder(models_dir, profile="quick", grades="calibrated")  # saved without priors
+    priors = {"erosion": {"natural": [0.5, 0.2, 0.1, 0.1, 0.05, 0.05], "sampled": [1 / 6] * 6},
+              "jsn": {"natural": [0.6, 0.1, 0.1, 0.1, 0.1], "sampled": [0.2] * 5}}
+    scorer = scoring.Scorer(balanced.scorer.models, balanced.scorer.config, priors=priors)
+    plain = RheumaVIT(balanced.localizer, balanced.localizer_config, scorer).score(films[0].image).table
+    calibrated = RheumaVIT(balanced.localizer, balanced.localizer_config, scorer, grades="calibrated")
+    table = calibrated.score(films[0].image).table
+    for kind in ("erosion", "jsn"):
+        cols = [c for c in table.columns if c.startswith(f"p_{kind}_")]
+        has = table[kind].notna().to_numpy()
+        expected = scoring.prior_adjusted(plain.loc[has, cols].to_numpy(), np.array(priors[kind]["natural"]),
+                                          np.array(priors[kind]["sampled"]))
+        np.testing.assert_allclose(table.loc[has, cols].to_numpy(), expected, atol=1e-5)
+        np.testing.assert_array_equal(table.loc[has, kind].astype(int), expected.argmax(axis=1))

@@ -64,3 +64,30 @@ def test_predicted_boxes_are_their_own_cache_entry(phantom_dataset, tmp_path):
     assert np.array_equal(moved.labels("jsn", "truth"), true.labels("jsn", "truth"))
     loaded = CropSet.load(next(iter(sorted(tmp_path.glob("*.npz")))))
     assert loaded.sites["patient_id"].tolist()[0] == ids[0]
+
+
+def test_the_scorers_stream_tops_up_the_training_patients_only(phantom_dataset, tmp_path, monkeypatch):
+    """Issue 21: training patients from the scorer's own phantom stream, prefixed; the test set stays the chapter's."""
+    from rheumabook import data
+    from rheumabook.scoring import STREAM_PREFIX, chapter_scoring_data, stream_patients
+
+    monkeypatch.setenv("RHEUMABOOK_ARTIFACTS", str(tmp_path))
+    profile = QUICK.replace(scoring=QUICK.scoring.replace(crop_size=32),
+                            data=QUICK.data.__class__(n_patients=5, image_size=400))
+    train_ids, test_ids = split_patients(phantom_dataset.patients, HELD_OUT_FRACTION, 0)
+    plain = QUICK.scoring_comparison
+    assert stream_patients(profile.replace(scoring_comparison=plain.__class__(**{**vars(plain), "train_patients": 2})),
+                           phantom_dataset) is None  # the chapter's own patients are enough
+    profile = profile.replace(scoring_comparison=plain.__class__(**{**vars(plain), "train_patients": len(train_ids) + 3}))
+    sd = chapter_scoring_data(profile, phantom_dataset, 0, progress=False, cache_dir=tmp_path)
+    assert sd.n_stream == 3 and sd.train_patients[:len(train_ids)] == train_ids
+    assert sd.train_patients[len(train_ids):] == [f"{STREAM_PREFIX}P000{i}" for i in range(3)]
+    assert list(dict.fromkeys(sd.train.patients)) == sd.train_patients and sd.test_patients == test_ids
+    assert sd.train.train.shape[:2] == (4, len(sd.train)) and (sd.train.labels("erosion") >= -1).all()
+    stream = data.stream_dataset(profile, 0, "scoring", 3, progress=False)  # cached: the same patients again
+    assert stream.patients == ["P0000", "P0001", "P0002"]
+    # its own stream: other images than the chapter's first patients
+    assert not np.array_equal(stream.image("P0000"), phantom_dataset.image("P0000"))
+    prefix = sd.train.of_patients(sd.train_patients[:len(train_ids)])
+    np.testing.assert_array_equal(prefix.crops, scoring_data(phantom_dataset, profile.scoring, 0, progress=False,
+                                                              cache_dir=tmp_path).train.crops)

@@ -21,7 +21,7 @@ from .phantom_writer import generator_fingerprint, write_phantom_dataset
 from .release import RELEASE_BOX_COLUMNS, RELEASE_SCORE_COLUMNS, find_public_release, load_public_release
 from .tables import csv_header
 
-__all__ = ["phantom_dir", "chapter_dataset", "dataset_identity"]
+__all__ = ["phantom_dir", "chapter_dataset", "dataset_identity", "stream_seed", "stream_dataset"]
 
 
 def phantom_dir(profile_name: str, seed: int) -> Path:
@@ -46,6 +46,29 @@ def chapter_dataset(data_root: Path | str | None = None, profile: Any = "auto", 
         return _real_dataset(Path(data_root).expanduser())
     cfg = profile if isinstance(profile, Profile) else get_profile(profile)
     return _phantom_dataset(phantom_dir(cfg.name, seed), cfg.data.n_patients, seed, cfg.data.image_size, progress)
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """The seed of a named phantom stream beside a chapter's (`stream_dataset`): independent of the
+    chapter's patients and of every other stream, the same on every machine."""
+    import zlib
+
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(stream.encode())]).generate_state(1)[0])
+
+
+def stream_dataset(profile: Any, seed: int, stream: str, n_patients: int, *, progress: bool = True) -> Dataset:
+    """`n_patients` more phantom patients from the named seed stream `stream` (e.g. "scoring": the
+    scorer's training patients), rendered at the profile's image size and scored by the three
+    simulated radiologists exactly as the chapter's own, cached beside it in
+    `<artifacts>/phantom/<profile>-seed<seed>-<stream>` and reused while it matches. A smaller
+    count is a prefix of a larger one (`phantom_writer.phantom_streams`)."""
+    from ..profiles import Profile, get_profile
+
+    cfg = profile if isinstance(profile, Profile) else get_profile(profile)
+    root = phantom_dir(cfg.name, seed).with_name(f"{cfg.name}-seed{seed}-{stream}")
+    return _phantom_dataset(root, int(n_patients), stream_seed(seed, stream), cfg.data.image_size, progress)
 
 
 def _real_dataset(data_root: Path) -> Dataset:

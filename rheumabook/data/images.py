@@ -16,6 +16,10 @@ when it cannot.
   within uint8 / uint16 without rescaling, window or inversion stays as it is, anything else
   without a window is stretched to uint16.
 `write_png` and `write_metaimage` write 2-D images losslessly (the tests' synthetic "real" sets).
+
+`working_image` is the one representation every stage works on (the localiser's and the scorer's
+training data, the pipeline, the real-image check): uint8, scaled so that the image's maximum is
+255, so that the bit depth a film was stored in cannot change a box or a grade.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ import numpy as np
 from .errors import DatasetError, MissingDatasetFileError
 
 __all__ = ["IMAGE_SUFFIXES", "METAIMAGE_SUFFIXES", "DICOM_SUFFIXES", "READABLE_SUFFIXES", "read_image",
-           "read_metaimage", "read_dicom", "dicom_window", "write_png", "write_metaimage", "to_uint16"]
+           "read_metaimage", "read_dicom", "dicom_window", "write_png", "write_metaimage", "to_uint16",
+           "working_image"]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpeg", ".jpg", ".tif", ".tiff", ".bmp")
 """Image files a data set in the book's layout may hold; the book writes PNG (lossless, keeps uint16)."""
@@ -49,6 +54,28 @@ def to_uint16(values: np.ndarray) -> np.ndarray:
     if hi <= lo:
         return np.zeros(v.shape, np.uint16)
     return np.clip(np.rint((v - lo) * (65535.0 / (hi - lo))), 0, 65535).astype(np.uint16)
+
+
+def working_image(image: np.ndarray) -> np.ndarray:
+    """A 2-D uint8/uint16 radiograph as every stage works on it: uint8, scaled so that its maximum is 255.
+
+    Bit depth cannot change a result: a uint8 film, its 16-bit copy (x 257, as a DICOM reads back)
+    and its 12-bit copy (x 16) come out byte for byte equal. The scaling is computed as
+    (x * 255) / max in float64: on integers below 2**53 the product is exact, so every copy
+    divides the same rational number, and IEEE division rounds it the same way. The scale keeps
+    zero where it is (no offset is removed): a uint8 image that reaches 255, which every phantom
+    radiograph does (its side markers are saturated), comes out unchanged, so the models' training
+    data are what they were. An all-zero image stays zero (the pipeline refuses it as blank).
+    """
+    image = np.asarray(image)
+    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"a radiograph must be 2-D uint8 or uint16, got shape {image.shape} dtype {image.dtype}")
+    top = int(image.max()) if image.size else 0
+    if image.dtype == np.uint8 and top == 255:
+        return image  # already the working representation: no copy
+    if top == 0:
+        return np.zeros(image.shape, np.uint8)
+    return np.rint((image.astype(np.float64) * 255.0) / float(top)).astype(np.uint8)
 
 
 def _raster(path: Path) -> np.ndarray:

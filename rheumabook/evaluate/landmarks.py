@@ -41,7 +41,7 @@ import torch
 
 from ..boxes import box_centers
 from ..data.errors import DatasetError, MissingDatasetFileError
-from ..data.images import READABLE_SUFFIXES, read_image
+from ..data.images import READABLE_SUFFIXES, read_image, working_image
 from ..joints import JOINTS, mirror_boxes_x
 from ..schema import natural_order
 
@@ -146,7 +146,7 @@ def predict_hand_boxes(model: Any, config: Any, image: np.ndarray, mean_boxes: O
                        hand: str = "left", device: str = "cpu") -> tuple[np.ndarray, Optional[np.ndarray]]:
     """(model boxes, baseline boxes) (21, 4) in pixels of a single-hand `image` as stored.
 
-    The image is mirrored when `hand` is "left" (thumb on the image's right, see the module
+    The image (2-D uint8/uint16) is brought to `data.working_image`, mirrored when `hand` is "left" (thumb on the image's right, see the module
     docstring), framed and resized exactly as in training (`localize.frame_hand` with
     `config.framing`), the model's normalised boxes mapped back through the frame and the
     mirror. The baseline is `mean_boxes` (normalised, the training hands' average) mapped the same way.
@@ -155,7 +155,8 @@ def predict_hand_boxes(model: Any, config: Any, image: np.ndarray, mean_boxes: O
 
     if hand not in HAND_SIDES:
         raise ValueError(f"hand must be one of {HAND_SIDES}, got {hand!r}")
-    img = np.ascontiguousarray(image[:, ::-1]) if hand == "left" else image
+    img = working_image(image)  # as the localiser's training hands were (bit depth changes no box)
+    img = np.ascontiguousarray(img[:, ::-1]) if hand == "left" else img
     resized, frame = frame_hand(img, tuple(config.input_size), framing=bool(config.framing))
     model.eval()
     x = standardize(torch.from_numpy(resized)[None, None]).to(device)

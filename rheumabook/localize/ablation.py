@@ -24,7 +24,6 @@ variants on one seed are a pair (`ablation_differences`). `PAPER_TABLE2` holds t
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..cache import atomic_write_text, content_key, source_fingerprint
+from ..cache import cached_json, content_key, source_fingerprint
 from ..profiles import LocalizerConfig
 from ..stats.cohorts import t_interval
 from .hands import HandSet
@@ -134,11 +133,7 @@ def run_ablation(train: HandSet, test: HandSet, base: LocalizerConfig, backbones
                 cfg = base.replace(backbone=v.backbone, loss=v.loss, coord_channels=bool(v.coord_channels),
                                    epochs=int(epochs), switch_epoch=switch, seed=seed)
                 path = None if cache is None else Path(cache) / f"ablation-run-{ablation_run_key(cfg, *data_key)}.json"
-                row = _read_run(path)
-                if row is None:
-                    row = _train_run(subset, test, cfg)
-                    if path is not None:
-                        atomic_write_text(path, json.dumps(row) + "\n")
+                row = cached_json(path, lambda: _train_run(subset, test, cfg), required=ABLATION_METRICS)
                 rows.append({**v._asdict(), "seed": seed, **row})
                 bar.set_postfix(run=f"{v.role}, seed {seed}", iou=f"{row['mean_iou']:.3f}")
                 bar.update()
@@ -161,17 +156,6 @@ def _train_run(train: HandSet, test: HandSet, config: LocalizerConfig) -> dict[s
     metrics = evaluate(result.model, test)
     return {**metrics, "parameters": count_parameters(result.model), "seconds": result.seconds,
             "cpu_seconds": time.process_time() - cpu}
-
-
-def _read_run(path: Optional[Path]) -> Optional[dict[str, float]]:
-    """A cached run's row, or None when there is none (or it cannot be read: it is trained again)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        row = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return row if isinstance(row, dict) and set(ABLATION_METRICS) <= set(row) else None
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:

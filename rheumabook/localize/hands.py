@@ -27,6 +27,8 @@ import torch
 
 from ..boxes import ArrayLike, as_box_array
 from ..cache import artifacts_dir, atomic_write, content_key, source_fingerprint
+from ..data import images as images_module
+from ..data.images import working_image
 from ..joints import HANDS, JOINTS, mirror_boxes_x
 from ..schema import BOX_COLUMNS, BOXES_COLUMNS
 from ..seam import SeamConfig, split_hands
@@ -160,7 +162,7 @@ def hands_of_radiograph(image: np.ndarray, boxes: pd.DataFrame, input_size: tupl
                         seam: SeamConfig = SeamConfig(), framing: bool = True) -> list[Hand]:
     """Split one radiograph at its seam and prepare both hands: [(hand, image, boxes, meta), ...].
 
-    image: the bilateral radiograph, 2-D uint8/uint16. boxes: its 42 joint boxes (hand, joint,
+    image: the bilateral radiograph, 2-D uint8/uint16 (brought to `data.working_image` first). boxes: its 42 joint boxes (hand, joint,
     x_min .. y_max, pixels of the radiograph). seam: how to split (`seam.SeamConfig`; the
     book's method by default). framing: crop each half to its hand first (`framing.frame_box`,
     the same step the real-image check uses at inference). Each hand comes back resized to
@@ -168,7 +170,7 @@ def hands_of_radiograph(image: np.ndarray, boxes: pd.DataFrame, input_size: tupl
     its 21 boxes normalised to the frame (float32 (21, 4), `JOINTS` order) and a meta dict (see `HandSet`).
     A hand without all 21 boxes is left out (real data may lack some).
     """
-    split = split_hands(image, config=seam, mirror_right=True)
+    split = split_hands(working_image(image), config=seam, mirror_right=True)
     out = []
     for hand in HANDS:
         rows = boxes[boxes["hand"] == hand].set_index("joint")
@@ -317,10 +319,11 @@ def split_patients(patient_ids: Sequence[str], test_fraction: float, seed: int) 
 
 def preparation_fingerprint() -> str:
     """Hash of the source of every module that shapes a prepared hand: this one (split, mirror, resize,
-    the .npz layout), the framing, the seam (`rheumabook.seam`, all of it), the box ops, the joints and the table schema."""
+    the .npz layout), the working image (`data.images`), the framing, the seam (`rheumabook.seam`, all of it), the box
+    ops, the joints and the table schema."""
     from .. import boxes, joints, schema, seam
 
-    return source_fingerprint(sys.modules[__name__], framing_module, seam, boxes, joints, schema)
+    return source_fingerprint(sys.modules[__name__], images_module, framing_module, seam, boxes, joints, schema)
 
 
 def hands_cache_key(*parts: Any) -> str:

@@ -19,12 +19,12 @@ from .checks import (HAND_CHOICES, MIN_CONTRAST, MIN_HAND_RATIO, MIN_SIDE, Input
 from .inference import (PRECISIONS, MemoryOrderGELU, default_crop_batch, freeze_attention_biases, fused_copy,
                         inference_copy, memory_order_gelus, predict_crops)
 from .loading import find_checkpoints, load_models
-from .model import STAGES, PreparedHand, RheumaVIT
+from .model import GRADES, STAGES, PreparedHand, RheumaVIT
 from .results import (FORMATS, PROBA_COLUMNS, RESULT_COLUMNS, RESULTS_FORMAT, TOTAL_COLUMNS, Failure, PipelineResult,
                       read_results, results_table, totals_table, write_results)
 
 __all__ = [
-    "RheumaVIT", "STAGES", "PreparedHand",
+    "RheumaVIT", "STAGES", "GRADES", "PreparedHand",
     "PipelineResult", "Failure", "RESULT_COLUMNS", "PROBA_COLUMNS", "TOTAL_COLUMNS", "RESULTS_FORMAT", "FORMATS",
     "results_table", "totals_table", "write_results", "read_results",
     "InputError", "ModelError", "HAND_CHOICES", "MIN_SIDE", "MIN_CONTRAST", "MIN_HAND_RATIO",

@@ -3,7 +3,8 @@
 The stages, in the order `score_many` runs them on a batch of radiographs:
 
 1. **read**: a path through `data.read_image` (PNG, JPEG, 8/16-bit TIFF, MetaImage, DICOM), or an
-   array; `checks.check_image` refuses what cannot be scored.
+   array; `checks.check_image` refuses what cannot be scored; `data.working_image` brings it to
+   the one uint8 representation the models were trained on, so its bit depth changes nothing.
 2. **seam**: a bilateral film is split at its minimum-energy seam (`seam.split_hands`, the
    patient's right hand mirrored into left orientation); `checks.check_radiograph` refuses a
    blank, one-hand or upside-down film. A single-hand film (``hands="left"`` or ``"right"``) is
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data.images import working_image
 from ..joints import HANDS, JOINTS, SCORE_KINDS, applies, mirror_boxes_x
 from ..schema import BOX_COLUMNS
 from ..seam import SeamConfig
@@ -40,10 +42,14 @@ from .inference import PRECISIONS, crop_batch, inference_copy, predict_crops
 from .loading import load_models
 from .results import PROBA_COLUMNS, RESULT_COLUMNS, Failure, PipelineResult
 
-__all__ = ["STAGES", "PreparedHand", "RheumaVIT"]
+__all__ = ["STAGES", "GRADES", "PreparedHand", "RheumaVIT"]
 
 STAGES: tuple[str, ...] = ("read", "seam", "localise", "crop", "score")
 """The pipeline's stages, in order (`RheumaVIT.timings`)."""
+GRADES: tuple[str, ...] = ("balanced", "calibrated")
+"""Which probabilities the grades come from: the scorer's own, trained on class-balanced batches
+(the paper's; best weighted accuracy), or those re-weighted to the training labels' grade
+frequencies (`Scorer.calibrated`, the prior adjustment; totals without the over-calling)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,16 +100,24 @@ class RheumaVIT:
     (None: `inference.default_crop_batch`, sized to the CPU's caches or large on a GPU).
     precision, channels_last: how the scorer runs (`inference`: a copy of it with batch norm folded
     into the convolutions, channels-last; "bfloat16" autocast if asked); channels_last also runs a
-    channels-last copy of the localiser (float32 always: its boxes are not traded for speed). Build
-    it with `from_folder` (the chapters' checkpoints) or from models in memory.
+    channels-last copy of the localiser (float32 always: its boxes are not traded for speed).
+    grades: "balanced" or "calibrated" (`GRADES`): the probabilities (and so the grades) reported.
+    Build it with `from_folder` (the chapters' checkpoints) or from models in memory.
     """
 
     def __init__(self, localizer: torch.nn.Module, localizer_config: Any, scorer: Any, *,
                  seam: SeamConfig = SeamConfig(), device: Union[str, torch.device] = "cpu",
-                 batch_size: Optional[int] = None, precision: str = "float32", channels_last: bool = True) -> None:
+                 batch_size: Optional[int] = None, precision: str = "float32", channels_last: bool = True,
+                 grades: str = "balanced") -> None:
         missing = [k for k in SCORE_KINDS if k not in scorer.kinds]
         if missing:
             raise ValueError(f"the scorer scores {scorer.kinds}, the pipeline needs both {SCORE_KINDS}")
+        if grades not in GRADES:
+            raise ValueError(f"grades must be one of {GRADES}, got {grades!r}")
+        if grades == "calibrated" and not all(k in scorer.priors for k in SCORE_KINDS):
+            raise ValueError("calibrated grades need the scorer's training priors, which this checkpoint lacks: "
+                             "train the scorer again (chapter 5) or use grades='balanced'")
+        self.grades = grades
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.localizer = localizer.to(device).eval()
@@ -125,7 +139,7 @@ class RheumaVIT:
         path: the folder (None = `<artifacts>/models`, where chapters 4 and 5 save them); in it the
         files `localize.default_checkpoint` and `scoring.default_checkpoint` name for `profile` and
         `seed`, else the only ``localizer-*`` and ``scorer-*`` pair there. `ModelError` otherwise.
-        options: batch_size, precision, channels_last (see the class).
+        options: batch_size, precision, channels_last, grades (see the class).
         """
         localizer, loc_config, scorer = load_models(path, profile=profile, seed=seed, device=device)
         return cls(localizer, loc_config, scorer, device=device, **options)
@@ -206,13 +220,14 @@ class RheumaVIT:
         from ..seam import split_hands
 
         with self._stage("read"):
-            image = load_input(source, name)
+            stored = load_input(source, name)
+            image = working_image(stored)  # every stage below sees the same bytes, whatever the bit depth
         with self._stage("seam"):
             try:
                 split = split_hands(image, config=self.seam, mirror_right=True)
             except ValueError as exc:
                 raise InputError(f"{name}: {exc}") from None
-            check_radiograph(image, name, hands, split.seam, check_orientation=check_orientation)
+            check_radiograph(stored, name, hands, split.seam, check_orientation=check_orientation)
             if hands == "both":
                 views = [(h, split.hand(h), split.width(h), split.mirrored(h), split.offset(h)) for h in HANDS]
             else:
@@ -252,6 +267,8 @@ class RheumaVIT:
         with self._stage("score"):
             proba = predict_crops(self.score_models, np.concatenate(crops), batch_size=self.crop_batch_size,
                                   device=self.device, precision=self.precision, channels_last=self.channels_last)
+            if self.grades == "calibrated":
+                proba = self.scorer.calibrated(proba)
         out, start = [], 0
         for table in boxes:
             out.append(_tidy(table, {k: p[start:start + len(table)] for k, p in proba.items()}))

@@ -16,13 +16,18 @@
 - evaluate.py: weighted accuracy / MAE with patient-bootstrap intervals, experts and baseline on
   the same joints, confusion matrices, the paper's Tables 1 and 3.
 - compare.py: the Table 3-style backbone comparison, the CNN ensemble, shared vs independent.
+- curve.py: `learning_curve`, accuracy against the number of training patients (chapter 5).
+- calibration.py: the prior (logit) adjustment from balanced to natural grades, `expected_grade` (chapter 7).
 - backbones.py: `vgg_mini`, registered with timm for the CPU profile.
 """
 from . import backbones
 from .augment import AUGMENT_SETS, augment_crops, augmentations, paper_augmentations, standardize_crops, to_unit
 from .compare import ENSEMBLE_MEMBERS, comparison_config, ensemble, run_comparison
 from .crops import EVAL_FACTOR, TRAIN_FACTOR_RANGE, crop_joints, crop_windows, draw_factors
-from .data import LABEL_SOURCES, TRAIN_DRAWS, CropSet, ScoringData, crop_set, crops_fingerprint, scoring_data, site_labels
+from .calibration import expected_grade, label_prior, prior_adjusted, sampled_prior
+from .curve import curve_sizes, learning_curve
+from .data import (LABEL_SOURCES, STREAM, STREAM_PREFIX, TRAIN_DRAWS, CropSet, ScoringData, chapter_scoring_data, crop_set,
+                   crops_fingerprint, scoring_data, site_labels, stream_patients)
 from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, interval_text,
                        majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites)
 from .losses import MISSING, focal_loss, smoothed_targets
@@ -35,7 +40,8 @@ __all__ = [
     "crop_joints", "crop_windows", "draw_factors", "EVAL_FACTOR", "TRAIN_FACTOR_RANGE",
     "ScoringModel", "idx_pool", "num_classes",
     "smoothed_targets", "focal_loss", "MISSING",
-    "LABEL_SOURCES", "TRAIN_DRAWS", "site_labels", "CropSet", "crop_set", "ScoringData", "scoring_data",
+    "LABEL_SOURCES", "TRAIN_DRAWS", "STREAM", "STREAM_PREFIX", "site_labels", "CropSet", "crop_set", "ScoringData",
+    "scoring_data", "stream_patients", "chapter_scoring_data",
     "crops_fingerprint",
     "AUGMENT_SETS", "augmentations", "paper_augmentations", "to_unit", "standardize_crops", "augment_crops",
     "CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
@@ -44,4 +50,5 @@ __all__ = [
     "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
     "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",
     "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",
+    "curve_sizes", "learning_curve", "label_prior", "sampled_prior", "prior_adjusted", "expected_grade",
 ]

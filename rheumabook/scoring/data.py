@@ -9,7 +9,9 @@
   with the site table; `labels(kind, source)` gives the label vector.
 - `crop_set` / `scoring_data`: build (and cache) them; `scoring_data` splits patients exactly as
   chapter 4 does (`localize.split_patients`, `localize.HELD_OUT_FRACTION`, same seed), so chapter
-  5's held-out patients are chapter 4's.
+  5's held-out patients are chapter 4's; its training crops can be topped up with the patients of
+  the scorer's own phantom stream (`stream_patients`, `profiles.ScoringPlan.train_patients`);
+  `chapter_scoring_data` is what chapters 5-7 and `load_or_train_scorer` call.
 
 The cache: one .npz per crop set under ``<artifacts>/cache/``, named by a `cache.content_key` of
 the data set's description, the patients, the crop settings, the seed and a
@@ -27,14 +29,15 @@ import numpy as np
 import pandas as pd
 
 from ..cache import artifacts_dir, atomic_write, content_key, source_fingerprint
+from ..data.images import working_image
 from ..joints import SCORE_KINDS
 from ..schema import BOX_COLUMNS, KEY_COLUMNS
 from . import crops as crops_module
 from .crops import crop_joints
 from .losses import MISSING
 
-__all__ = ["LABEL_SOURCES", "TRAIN_DRAWS", "site_labels", "CropSet", "crop_set", "ScoringData", "scoring_data",
-           "crops_fingerprint"]
+__all__ = ["LABEL_SOURCES", "TRAIN_DRAWS", "STREAM", "STREAM_PREFIX", "site_labels", "CropSet", "crop_set",
+           "ScoringData", "scoring_data", "stream_patients", "chapter_scoring_data", "crops_fingerprint"]
 
 LABEL_SOURCES: tuple[str, ...] = ("ds", "truth")
 """Where a label comes from: the experts' Dawid-Skene aggregate or the phantom's truth."""
@@ -104,6 +107,22 @@ class CropSet:
             raise ValueError("this crop set has no training draws (it was built for evaluation)")
         return self.train[(int(epoch) - 1) % self.train.shape[0]]
 
+    @classmethod
+    def concat(cls, sets: Sequence["CropSet"]) -> "CropSet":
+        """One crop set of several (their sites in order); all with training draws, or none."""
+        if not sets:
+            raise ValueError("concat needs at least one crop set")
+        draws = {None if s.train is None else s.train.shape[0] for s in sets}
+        if len(draws) != 1:
+            raise ValueError(f"the crop sets differ in their training draws ({sorted(draws, key=str)})")
+        train = None if draws == {None} else np.concatenate([s.train for s in sets], axis=1)
+        return cls(pd.concat([s.sites for s in sets], ignore_index=True),
+                   np.concatenate([s.crops for s in sets]), train)
+
+    def of_patients(self, patient_ids: Sequence[str]) -> "CropSet":
+        """The crops of some patients, in this set's order (a learning curve's smaller training sets)."""
+        return self.subset(np.flatnonzero(np.isin(self.patients, [str(p) for p in patient_ids])))
+
     def subset(self, index: Union[Sequence[int], np.ndarray]) -> "CropSet":
         """The crops at positions `index`."""
         idx = np.asarray(index, dtype=np.int64)
@@ -127,10 +146,11 @@ class CropSet:
 
 
 def crops_fingerprint() -> str:
-    """Hash of the code that cuts and labels the crops (this module, crops.py, the aggregation)."""
+    """Hash of the code that cuts and labels the crops (this module, crops.py, the working image, the aggregation)."""
     from .. import aggregate
+    from ..data import images
 
-    return source_fingerprint(sys.modules[__name__], crops_module, aggregate)
+    return source_fingerprint(sys.modules[__name__], crops_module, images, aggregate)
 
 
 def _draw_seed(seed: int, draw: int) -> np.random.SeedSequence:
@@ -144,7 +164,7 @@ def _cut_sets(dataset: Any, sites: pd.DataFrame, config: Any, draws: int, seed: 
     evals, trains = [], [[] for _ in range(draws)]
     rngs = [np.random.default_rng(_draw_seed(seed, d)) for d in range(draws)]
     for pid, rows in tqdm(sites.groupby("patient_id", sort=False), desc="cropping joints", disable=not progress):
-        image = dataset.image(pid)
+        image = working_image(dataset.image(pid))  # as the pipeline crops it
         evals.append(crop_joints(image, rows, factor=config.eval_factor, size=config.crop_size))
         for d in range(draws):
             trains[d].append(crop_joints(image, rows, factor=config.train_factor, size=config.crop_size, rng=rngs[d]))
@@ -178,27 +198,45 @@ def crop_set(dataset: Any, patient_ids: Sequence[str], config: Any, *, draws: in
     return out
 
 
+STREAM = "scoring"
+"""The name of the scorer's own phantom seed stream (`data.stream_dataset`)."""
+STREAM_PREFIX = "S"
+"""Put before the patient ids of the scorer's stream, so they never meet the chapter's own ids."""
+
+
 @dataclass
 class ScoringData:
-    """Chapter 5's crops: `train` (with training draws) and `test` (held-out patients, chapter 4's)."""
+    """Chapter 5's crops: `train` (with training draws) and `test` (held-out patients, chapter 4's).
+
+    train_patients: every training patient, in the order of `train` (the chapter's own first,
+    then those of the scorer's phantom stream, if any, with `STREAM_PREFIX`); n_stream: how many
+    of them come from that stream.
+    """
 
     train: CropSet
     test: CropSet
     train_patients: list[str]
     test_patients: list[str]
+    n_stream: int = 0
 
     def summary(self) -> pd.Series:
         """Counts for the chapter to show."""
-        out = {"training patients": len(self.train_patients), "training crops": len(self.train),
+        out = {"training patients": len(self.train_patients),
+               "of them from the scorer's phantom stream": self.n_stream, "training crops": len(self.train),
                "held-out patients": len(self.test_patients), "held-out crops": len(self.test)}
         for kind in SCORE_KINDS:
             out[f"held-out {kind} sites (DS label)"] = int((self.test.labels(kind) >= 0).sum())
         return pd.Series(out)
 
 
-def scoring_data(dataset: Any, config: Any, seed: int = 0, *, draws: int = TRAIN_DRAWS, progress: bool = True,
-                 cache_dir: Union[str, Path, None] = None) -> ScoringData:
-    """Training and held-out crops, split by patient exactly as chapter 4 splits its hands."""
+def scoring_data(dataset: Any, config: Any, seed: int = 0, *, stream: Any = None, draws: int = TRAIN_DRAWS,
+                 progress: bool = True, cache_dir: Union[str, Path, None] = None) -> ScoringData:
+    """Training and held-out crops, split by patient exactly as chapter 4 splits its hands.
+
+    stream: a data set of training-only patients (the scorer's phantom stream, `stream_patients`),
+    whose crops follow the chapter's training crops; its Dawid-Skene labels are fitted on its own
+    experts' scores. The held-out crops are always the chapter's held-out patients'.
+    """
     from ..localize import HELD_OUT_FRACTION, split_patients
 
     train_ids, test_ids = split_patients(dataset.patients, HELD_OUT_FRACTION, seed)
@@ -207,4 +245,30 @@ def scoring_data(dataset: Any, config: Any, seed: int = 0, *, draws: int = TRAIN
                      progress=progress)
     test = crop_set(dataset, test_ids, config, draws=0, seed=seed, sites=sites, cache_dir=cache_dir,
                     progress=progress)
-    return ScoringData(train, test, train_ids, test_ids)
+    if stream is None:
+        return ScoringData(train, test, train_ids, test_ids)
+    more = crop_set(stream, stream.patients, config, draws=draws, seed=seed, cache_dir=cache_dir, progress=progress)
+    more = CropSet(more.sites.assign(patient_id=STREAM_PREFIX + more.sites["patient_id"]), more.crops, more.train)
+    stream_ids = [STREAM_PREFIX + str(p) for p in stream.patients]
+    return ScoringData(CropSet.concat([train, more]), test, train_ids + stream_ids, test_ids, len(stream_ids))
+
+
+def stream_patients(profile: Any, dataset: Any, seed: int = 0, *, progress: bool = True) -> Any:
+    """The scorer's extra training patients: a phantom data set of its own seed stream that tops the
+    chapter's training patients up to `profile.scoring_comparison.train_patients`; None for real
+    data (which trains on its own patients only) or when the chapter's are enough."""
+    from ..data import stream_dataset
+    from ..localize import HELD_OUT_FRACTION, split_patients
+
+    if not getattr(dataset, "is_phantom", False):
+        return None
+    n_own = len(split_patients(dataset.patients, HELD_OUT_FRACTION, seed)[0])
+    n_more = int(profile.scoring_comparison.train_patients) - n_own
+    return stream_dataset(profile, seed, STREAM, n_more, progress=progress) if n_more > 0 else None
+
+
+def chapter_scoring_data(profile: Any, dataset: Any, seed: int = 0, *, progress: bool = True,
+                         cache_dir: Union[str, Path, None] = None) -> ScoringData:
+    """Chapters 5-7's crops: `scoring_data` with the profile's crop settings and the scorer's stream."""
+    return scoring_data(dataset, profile.scoring, seed, stream=stream_patients(profile, dataset, seed, progress=progress),
+                        progress=progress, cache_dir=cache_dir)

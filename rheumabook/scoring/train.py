@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
-from ..joints import SCORE_KINDS
+from ..joints import MAX_SCORE, SCORE_KINDS
 from ..profiles import ScoringConfig
 from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
                         read_checkpoint_header, save_checkpoint, seeded)
@@ -98,6 +98,7 @@ class Scorer:
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     seconds: float = 0.0
     provenance: str = ""  # `scorer_provenance` of the run that made it ("" when unknown)
+    priors: dict = field(default_factory=dict)  # {kind: {"natural", "sampled"}}: `calibration.training_priors`
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -113,6 +114,17 @@ class Scorer:
     def predict(self, crops: np.ndarray, **kwargs: Any) -> dict[str, np.ndarray]:
         """{kind: (N,) int64 grades}: the most probable grade of each crop."""
         return {k: p.argmax(axis=1).astype(np.int64) for k, p in self.predict_proba(crops, **kwargs).items()}
+
+    def calibrated(self, proba: dict[str, np.ndarray], tau: float = 1.0) -> dict[str, np.ndarray]:
+        """`proba` (as `predict_proba` gives it) re-weighted from the balanced training draws to the
+        training labels' own grade frequencies (`calibration.prior_adjusted`): grades whose sum is a total."""
+        from .calibration import prior_adjusted
+
+        missing = [k for k in proba if k not in self.priors]
+        if missing:
+            raise ValueError(f"this scorer holds no training priors for {missing} (saved by older code: train it again)")
+        return {k: prior_adjusted(p, np.asarray(self.priors[k]["natural"]), np.asarray(self.priors[k]["sampled"]),
+                                  tau=tau).astype(np.float32) for k, p in proba.items()}
 
 
 @torch.no_grad()
@@ -229,14 +241,19 @@ def _present(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.nda
 def train_scorer(train: CropSet, config: ScoringConfig, *, labels: str = "ds", val: Optional[CropSet] = None,
                  device: Device = "cpu", progress: bool = True, desc: str = "training the scorer") -> Scorer:
     """The shared model (config.shared) or one independent model per kind, trained with `train_model`."""
+    from .calibration import training_priors
+
     start = time.perf_counter()
-    models, histories = [], []
+    models, histories, priors = [], [], {}
     for kinds in config.kinds:
         model, history = train_model(train, config, kinds, labels=labels, val=val, device=device, progress=progress,
                                      desc=desc if config.shared else f"{desc}: {kinds[0]}")
         models.append(model)
         histories.append(history.assign(model="+".join(kinds)))
-    return Scorer(models, config, pd.concat(histories, ignore_index=True), time.perf_counter() - start)
+        y = {k: train.labels(k, labels) for k in kinds}
+        priors.update(training_priors(y, sampling_weights(y), {k: MAX_SCORE[k] + 1 for k in kinds}))
+    return Scorer(models, config, pd.concat(histories, ignore_index=True), time.perf_counter() - start,
+                  priors=priors)
 
 
 def _stems(path: Union[str, Path], config: ScoringConfig) -> list[Path]:
@@ -250,7 +267,8 @@ def save_scorer(path: Union[str, Path], scorer: Scorer, extra: Optional[dict] = 
     out = []
     for stem, model in zip(_stems(path, scorer.config), scorer.models):
         out.append(save_checkpoint(stem, model, scorer.config, format=CHECKPOINT_FORMAT, kinds=list(model.kinds),
-                                   extra={"history": history, "train_seconds": scorer.seconds, **(extra or {})}))
+                                   extra={"history": history, "train_seconds": scorer.seconds, "priors": scorer.priors,
+                                          **(extra or {})}))
     return out
 
 
@@ -267,7 +285,7 @@ def load_scorer(path: Union[str, Path], *, device: Device = "cpu", shared: bool 
         models.append(ckpt.model)
         config, extra = ckpt.config, ckpt.extra
     return Scorer(models, config, pd.DataFrame(extra.get("history", {})), float(extra.get("train_seconds", 0.0)),
-                  str(extra.get("provenance", "")))
+                  str(extra.get("provenance", "")), dict(extra.get("priors", {})))
 
 
 def default_checkpoint(profile_name: str, seed: int, data_kind: str = "phantom") -> Path:
@@ -280,26 +298,31 @@ def scorer_provenance(profile: Any, dataset: Any = None, *, seed: int = 0) -> st
     """Content key of everything that shapes the profile's saved scorer (recorded in its JSON).
 
     The scoring, training and aggregation code (`scoring/`, `training/`, `aggregate`: the
-    Dawid-Skene labels), the patient split (`localize.hands`), the scoring config, and the
-    training data (`data.dataset_identity`). A saved scorer with another provenance is stale.
+    Dawid-Skene labels), the patient split (`localize.hands`), the scoring config, the training
+    data (`data.dataset_identity`) and how many patients the scorer's phantom stream adds
+    (`profiles.ScoringPlan.train_patients`; the stream's images come from the same generator, whose
+    fingerprint the identity holds). A saved scorer with another provenance is stale.
     """
     from .. import aggregate, scoring, training
     from ..data import dataset_identity
     from ..localize import hands
+    from .data import STREAM
 
     return content_key(source_fingerprint(scoring, training, aggregate, hands), profile.scoring.replace(seed=seed),
-                       dataset_identity(dataset, profile=profile, seed=seed))
+                       dataset_identity(dataset, profile=profile, seed=seed),
+                       {"stream": STREAM, "train_patients": profile.scoring_comparison.train_patients})
 
 
 def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, device: Device = "cpu",
                          path: Union[str, Path, None] = None, data: Any = None, progress: bool = True) -> Scorer:
     """The profile's scorer: loaded from `<artifacts>/models/` if saved, else trained now (and saved).
 
-    Trains on chapter 5's training crops (`data.scoring_data`: chapter 4's training patients, the
-    experts' Dawid-Skene labels), evaluated each epoch on the held-out crops for the curves.
+    Trains on chapter 5's training crops (`data.chapter_scoring_data`: chapter 4's training patients
+    and, on the phantom, the scorer's own phantom stream up to `profile.scoring_comparison.train_patients`,
+    with the experts' Dawid-Skene labels), evaluated each epoch on the held-out crops for the curves.
     data: a ready `ScoringData` (else built from `dataset`, else from the profile's chapter data set).
     """
-    from .data import scoring_data
+    from .data import chapter_scoring_data
 
     config = profile.scoring.replace(seed=seed)
     if path is None:
@@ -323,7 +346,7 @@ def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, de
             from ..data import chapter_dataset
 
             dataset = chapter_dataset(profile=profile, seed=seed, progress=progress)
-        data = scoring_data(dataset, config, seed, progress=progress)
+        data = chapter_scoring_data(profile, dataset, seed, progress=progress)
     scorer = train_scorer(data.train, config, val=data.test if data.test.labels(SCORE_KINDS[0], "truth").max() >= 0
                           else None, device=device, progress=progress)
     save_scorer(path, scorer, extra={"train_crops": len(data.train), "provenance": provenance})
