@@ -72,3 +72,20 @@ def test_on_sites_matches_a_brute_force_lookup(held_out):
                        & (source["joint"] == row["joint"])].index
         for k in SCORE_KINDS:
             assert got[k][i] == (pred[k][match[0]] if len(match) else -1)
+
+
+def test_shift_stability_counts_the_grades_a_moved_box_changes(held_out):
+    ds, sites, _ = held_out
+    from rheumabook.profiles import ScoringConfig
+
+    config = ScoringConfig(backbone="test_efficientnet", crop_size=32)
+
+    class Brightness:  # a stand-in scorer: the grade is the crop's brightness band, so moving a box can change it
+        def predict(self, crops):
+            level = crops.reshape(len(crops), -1).mean(axis=1)
+            return {"erosion": np.digitize(level, [60, 90, 120]), "jsn": np.digitize(level, [75, 105])}
+
+    still = scoring.shift_stability(Brightness(), ds, sites.iloc[:30], config, shift=0.0)
+    assert list(still["direction"].unique()) == ["right", "left", "down", "up"] and (still["changed"] == 0).all()
+    moved = scoring.shift_stability(Brightness(), ds, sites.iloc[:30], config, shift=25.0)
+    assert moved["changed"].max() > 0 and (moved["mean_abs_change"] >= 0).all()

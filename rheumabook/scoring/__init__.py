@@ -29,7 +29,8 @@ from .curve import curve_sizes, learning_curve
 from .data import (LABEL_SOURCES, STREAM, STREAM_PREFIX, TRAIN_DRAWS, CropSet, ScoringData, chapter_scoring_data, crop_set,
                    crops_fingerprint, scoring_data, site_labels, stream_patients)
 from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, interval_text,
-                       majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites)
+                       majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites,
+                       shift_stability)
 from .losses import MISSING, focal_loss, smoothed_targets
 from .model import ScoringModel, idx_pool, num_classes
 from .train import (CHECKPOINT_FORMAT, TRANSFORMER_FAMILIES, Scorer, build_scorer, crop_probabilities,
@@ -48,7 +49,7 @@ __all__ = [
     "epoch_indices", "Scorer", "crop_probabilities", "train_model", "train_scorer", "save_scorer", "load_scorer", "default_checkpoint",
     "load_or_train_scorer", "scorer_provenance",
     "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
-    "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",
+    "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text", "shift_stability",
     "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",
     "curve_sizes", "learning_curve", "label_prior", "sampled_prior", "prior_adjusted", "expected_grade",
 ]

@@ -11,6 +11,7 @@
 - `majority_baseline`: the most frequent training grade predicted everywhere.
 - `predicted_box_sites`: chapter 4's predicted boxes, mapped back to the radiograph, as sites.
 - `confusion`: a confusion matrix (rows true grade, columns predicted).
+- `shift_stability`: how many grades change when every box moves by a pixel.
 - `PAPER_TABLE1`, `PAPER_TABLE3`: the paper's numbers, for the tables beside ours.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ..stats import bootstrap_ci, weighted_accuracy, weighted_mae
 from .losses import MISSING
 
 __all__ = ["PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "evaluation_table", "expert_predictions",
-           "pooled", "difference_row", "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text"]
+           "pooled", "difference_row", "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",
+           "shift_stability"]
 
 
 def _paper(text: str) -> pd.DataFrame:
@@ -204,3 +206,35 @@ def difference_row(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, p
     return {"accuracy": acc[0], "accuracy_low": acc[1], "accuracy_high": acc[2],
             "mae": mae[0], "mae_low": mae[1], "mae_high": mae[2], "verdict": _verdict(acc, mae),
             "n_sites": int(keep.sum())}
+
+
+def shift_stability(scorer: Any, dataset: Any, sites: pd.DataFrame, config: Any, *, shift: float = 1.0) -> pd.DataFrame:
+    """How many of `scorer`'s grades change when every box of `sites` moves by `shift` pixels.
+
+    Each site is cropped (`crops.crop_joints` at the config's evaluation factor and crop size, from
+    `data.working_image` of its radiograph) as it is, and moved right, left, down and up. Returns one
+    row per (direction, kind): the share of scored sites whose grade changed, and the mean absolute
+    change. A localiser is never exact to the pixel: a scorer that flips many grades here inherits
+    the localiser's pixel noise.
+    """
+    from ..data.images import working_image
+    from ..schema import BOX_COLUMNS
+    from .crops import crop_joints
+
+    moves = {"right": (shift, 0.0), "left": (-shift, 0.0), "down": (0.0, shift), "up": (0.0, -shift)}
+    crops = {name: [] for name in ("none", *moves)}
+    for pid, rows in sites.groupby("patient_id", sort=False):
+        image = working_image(dataset.image(pid))
+        for name, (dx, dy) in (("none", (0.0, 0.0)), *moves.items()):
+            moved = rows.copy()
+            moved[list(BOX_COLUMNS)] = rows[list(BOX_COLUMNS)].to_numpy(dtype=float) + [dx, dy, dx, dy]
+            crops[name].append(crop_joints(image, moved, factor=config.eval_factor, size=config.crop_size))
+    grades = {name: scorer.predict(np.concatenate(c)) for name, c in crops.items()}
+    out = []
+    for name in moves:
+        for kind in SCORE_KINDS:
+            scored = sites[f"ds_{kind}"].to_numpy() >= 0
+            base, moved = grades["none"][kind][scored], grades[name][kind][scored]
+            out.append({"direction": name, "kind": kind, "changed": float((base != moved).mean()),
+                        "mean_abs_change": float(np.abs(base - moved).mean())})
+    return pd.DataFrame(out)
