@@ -365,3 +365,14 @@ def test_calibrated_grades_are_the_prior_adjusted_probabilities(models_dir, film
                                           np.array(priors[kind]["sampled"]))
         np.testing.assert_allclose(table.loc[has, cols].to_numpy(), expected, atol=1e-5)
         np.testing.assert_array_equal(table.loc[has, kind].astype(int), expected.argmax(axis=1))
+
+
+def test_expected_totals_sum_each_sites_mean_grade(pipe, films):
+    result = pipe.score(films[0].image)
+    by_hand = 0.0
+    for kind in ("erosion", "jsn"):
+        for _, row in result.table[result.table[kind].notna()].iterrows():
+            by_hand += sum(g * row[f"p_{kind}_{g}"] for g in range(MAX_SCORE[kind] + 1))
+    assert result.expected_totals["total_expected"] == pytest.approx(by_hand, rel=1e-9)
+    table = totals_table([result], expected=True)
+    assert table["total_expected"].iloc[0] == pytest.approx(by_hand) and table["total_sharp"].iloc[0] == result.totals["total_sharp"]

@@ -8,7 +8,7 @@ import pytest
 
 from rheumabook import scoring
 from rheumabook.joints import SCORE_KINDS
-from rheumabook.scoring.table1 import EXPERTS, MAJORITY, ONE_VS_TWO, on_sites, paper_table1, table1
+from rheumabook.scoring.table1 import EXPERTS, MAJORITY, ONE_VS_TWO, on_sites, paper_table, table1
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def test_table1_equals_the_chapters_former_assembly(held_out):
     assert list(got.wide().columns) == ["erosion accuracy", "erosion MAE", "jsn accuracy", "jsn MAE"]
     with pytest.raises(KeyError, match="no single row"):
         got.row("ours (prefix", "truth", "erosion")  # exact labels only: no prefix lookups
-    assert paper_table1().loc["RheumaVIT (ours)", "erosion accuracy"] == "0.74 ± 0.05"
+    assert paper_table().loc["RheumaVIT (ours)", "erosion accuracy"] == "0.74 ± 0.05"
+    assert paper_table(scoring.PAPER_TABLE3).loc["TinyViT", "jsn MAE"] == "0.36 ± 0.05"
 
 
 def test_real_data_has_no_truth_reference(held_out):

@@ -62,6 +62,20 @@ class PipelineResult:
         jsn = int(self.table["jsn"].sum(skipna=True))
         return {"erosion_total": erosion, "jsn_total": jsn, "total_sharp": erosion + jsn}
 
+    @property
+    def expected_totals(self) -> dict[str, float]:
+        """erosion_expected, jsn_expected, total_expected: the expected grades (Σ g p(g) of each site's
+        probabilities, `scoring.expected_grade`) summed over the sites that carry them: a total
+        without the rounding of each joint to its most probable grade."""
+        from ..scoring.calibration import expected_grade
+
+        out = {}
+        for kind in SCORE_KINDS:
+            p = self.table[list(PROBA_COLUMNS[kind])].dropna().to_numpy(dtype=np.float64)
+            out[f"{kind}_expected"] = float(expected_grade(p).sum()) if len(p) else 0.0
+        out["total_expected"] = out["erosion_expected"] + out["jsn_expected"]
+        return out
+
     def overlay(self, ax: Any = None, *, title: Optional[str] = None) -> Any:
         """Draw the radiograph with each box and its grades (`viz.score_overlay`); returns the axes."""
         from ..viz.pipeline import score_overlay
@@ -87,10 +101,12 @@ def results_table(results: Sequence[PipelineResult]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["image", *RESULT_COLUMNS]]
 
 
-def totals_table(results: Sequence[PipelineResult]) -> pd.DataFrame:
-    """One row per result: image, hands, erosion_total, jsn_total, total_sharp."""
-    return pd.DataFrame([{"image": r.name, "hands": r.hands, **r.totals} for r in results],
-                        columns=["image", "hands", *TOTAL_COLUMNS])
+def totals_table(results: Sequence[PipelineResult], *, expected: bool = False) -> pd.DataFrame:
+    """One row per result: image, hands, erosion_total, jsn_total, total_sharp (and with `expected`,
+    `PipelineResult.expected_totals`: erosion_expected, jsn_expected, total_expected)."""
+    rows = [{"image": r.name, "hands": r.hands, **r.totals, **(r.expected_totals if expected else {})} for r in results]
+    extra = ["erosion_expected", "jsn_expected", "total_expected"] if expected else []
+    return pd.DataFrame(rows, columns=["image", "hands", *TOTAL_COLUMNS, *extra])
 
 
 def _json_doc(results: Sequence[PipelineResult], failures: Sequence[Failure]) -> dict:

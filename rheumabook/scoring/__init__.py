@@ -16,6 +16,8 @@
 - evaluate.py: weighted accuracy / MAE with patient-bootstrap intervals, experts and baseline on
   the same joints, confusion matrices, the paper's Tables 1 and 3.
 - compare.py: the Table 3-style backbone comparison, the CNN ensemble, shared vs independent.
+- table1.py: `table1`, the one Table 1 of chapters 5 and 7 (`Table1`: rows, `wide`, `headline`), `on_sites`,
+  `paper_table`.
 - curve.py: `learning_curve`, accuracy against the number of training patients (chapter 5).
 - calibration.py: the prior (logit) adjustment from balanced to natural grades, `expected_grade` (chapter 7).
 - backbones.py: `vgg_mini`, registered with timm for the CPU profile.
@@ -26,6 +28,7 @@ from .compare import ENSEMBLE_MEMBERS, comparison_config, ensemble, run_comparis
 from .crops import EVAL_FACTOR, TRAIN_FACTOR_RANGE, crop_joints, crop_windows, draw_factors
 from .calibration import expected_grade, label_prior, prior_adjusted, sampled_prior
 from .curve import curve_sizes, learning_curve
+from .table1 import EXPERTS, MAJORITY, ONE_VS_TWO, REFERENCES, Table1, on_sites, paper_table, table1
 from .data import (LABEL_SOURCES, STREAM, STREAM_PREFIX, TRAIN_DRAWS, CropSet, ScoringData, chapter_scoring_data, crop_set,
                    crops_fingerprint, scoring_data, site_labels, stream_patients)
 from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, interval_text,
@@ -51,5 +54,6 @@ __all__ = [
     "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
     "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text", "shift_stability",
     "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",
+    "EXPERTS", "MAJORITY", "ONE_VS_TWO", "REFERENCES", "Table1", "on_sites", "paper_table", "table1",
     "curve_sizes", "learning_curve", "label_prior", "sampled_prior", "prior_adjusted", "expected_grade",
 ]

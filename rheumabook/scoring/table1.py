@@ -7,7 +7,7 @@ row, each a `metric_row` (weighted accuracy and MAE, patient-bootstrap intervals
 a `Table1`, looks rows up by exact labels (`row`), prints the paper's layout (`wide`) and gives a
 chapter its headline numbers (`headline`). `on_sites` carries grades predicted on the crops of
 other boxes (the localiser's) back onto the sites of the true boxes, so both rows share one
-set of joints; `paper_table1` is the paper's Table 1 as printed.
+set of joints; `paper_table` prints the paper's Tables 1 and 3 as they are printed.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ..schema import KEY_COLUMNS
 from .evaluate import (PAPER_TABLE1, evaluation_table, expert_predictions, interval_text, majority_baseline,
                        metric_row, one_vs_two_rows, pooled)
 
-__all__ = ["MAJORITY", "EXPERTS", "ONE_VS_TWO", "REFERENCES", "Table1", "table1", "on_sites", "paper_table1"]
+__all__ = ["MAJORITY", "EXPERTS", "ONE_VS_TWO", "REFERENCES", "Table1", "table1", "on_sites", "paper_table"]
 
 MAJORITY = "majority-class baseline"
 """The row of the most frequent training grade, predicted everywhere."""
@@ -124,9 +124,9 @@ def table1(models: Mapping[str, Mapping[str, np.ndarray]], sites: pd.DataFrame, 
     return Table1(table)
 
 
-def paper_table1() -> pd.DataFrame:
-    """The paper's Table 1 as printed (real radiographs, against its experts' Dawid-Skene labels): 'value ± sd'."""
-    paper = PAPER_TABLE1
+def paper_table(paper: pd.DataFrame = PAPER_TABLE1) -> pd.DataFrame:
+    """A paper table (`PAPER_TABLE1`, `PAPER_TABLE3`: real radiographs, against the experts' Dawid-Skene
+    labels) as printed: 'value ± sd' per kind and metric, one row per paper row."""
     cells = {f"{k} {m}": paper[f"{k}_{c}"].map("{:.2f}".format) + " ± " + paper[f"{k}_{pm}"].map("{:.2f}".format)
              for k in SCORE_KINDS for m, c, pm in (("accuracy", "accuracy", "acc_pm"), ("MAE", "mae", "mae_pm"))}
     return pd.DataFrame(cells)

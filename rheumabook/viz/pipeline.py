@@ -82,11 +82,12 @@ def bland_altman(predicted: np.ndarray, truth: np.ndarray, *, ax: Any = None, la
     """
     import matplotlib.pyplot as plt
 
+    from ..stats import totals_agreement
+
     p, t = np.asarray(predicted, dtype=float), np.asarray(truth, dtype=float)
     diff, mean = p - t, (p + t) / 2
-    bias = float(diff.mean())
-    sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
-    stats = {"bias": bias, "sd": sd, "lower": bias - 1.96 * sd, "upper": bias + 1.96 * sd}
+    stats = {k: v for k, v in totals_agreement(p, t).items() if k in ("bias", "sd", "lower", "upper")}
+    bias = stats["bias"]
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     ax.scatter(mean, diff, s=14)
