@@ -25,9 +25,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+import numpy as np
+
 __all__ = [
     "ARTIFACTS_ENV", "find_book_root", "artifacts_dir", "atomic_write", "atomic_write_text",
-    "atomic_directory", "content_key", "source_fingerprint", "display_path", "cached_json",
+    "atomic_directory", "content_key", "data_digest", "source_fingerprint", "display_path", "cached_json",
 ]
 
 ARTIFACTS_ENV = "RHEUMABOOK_ARTIFACTS"
@@ -171,6 +173,23 @@ def content_key(*parts: Any, length: int = 12) -> str:
     """Short SHA-256 of JSON-able `parts` (sorted keys; other objects by `str`): names a cache entry."""
     text = json.dumps(list(parts), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def data_digest(*parts: Any, length: int = 16) -> str:
+    """Short SHA-256 of data: arrays and tensors by their bytes, tables by their CSV text, None skipped.
+
+    Names results computed from exactly this data (`content_key` takes it as one of its parts).
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        if part is None:
+            continue
+        if hasattr(part, "to_csv"):
+            digest.update(part.to_csv(index=False).encode())
+        else:
+            array = part.numpy() if hasattr(part, "numpy") else part
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return digest.hexdigest()[:length]
 
 
 def _source_files(module: ModuleType) -> list[Path]:

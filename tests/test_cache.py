@@ -27,3 +27,18 @@ def test_cached_json_recomputes_a_damaged_or_incomplete_entry(tmp_path):
         assert cached_json(path, lambda: {"iou": 0.5}, required=["iou"]) == {"iou": 0.5}
         assert json.loads(path.read_text()) == {"iou": 0.5}
     assert cached_json(None, lambda: {"iou": 0.7}) == {"iou": 0.7}  # no cache: just computed
+
+
+def test_data_digest_follows_the_bytes_and_tables_and_skips_none():
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from rheumabook.cache import data_digest
+
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    table = pd.DataFrame({"patient_id": ["P1", "P2"], "x": [1.0, 2.0]})
+    same = data_digest(torch.from_numpy(a.copy()), table, None)
+    assert same == data_digest(a, table) == data_digest(np.asfortranarray(a), table)  # layout does not matter
+    assert data_digest(a[:, ::-1], table) != same  # other pixels, another digest
+    assert data_digest(a, table.assign(x=[1.0, 2.5])) != same and len(same) == 16

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -26,7 +25,7 @@ import pandas as pd
 import torch
 
 from ..boxes import ArrayLike, as_box_array
-from ..cache import artifacts_dir, atomic_write, content_key, source_fingerprint
+from ..cache import artifacts_dir, atomic_write, content_key, data_digest, source_fingerprint
 from ..data import images as images_module
 from ..data.images import working_image
 from ..joints import HANDS, JOINTS, mirror_boxes_x
@@ -136,11 +135,7 @@ class HandSet:
 
     def digest(self) -> str:
         """Short SHA-256 of the images, boxes and meta: names results computed from exactly this set."""
-        h = hashlib.sha256()
-        h.update(self.images.numpy().tobytes())
-        h.update(self.boxes.numpy().tobytes())
-        h.update(self.meta.to_csv(index=False).encode())
-        return h.hexdigest()[:16]
+        return data_digest(self.images, self.boxes, self.meta)
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write to an .npz (no pickle), atomically: a temp file renamed into place."""

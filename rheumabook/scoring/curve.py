@@ -11,15 +11,13 @@ point's numbers are kept as JSON (`cache.cached_json`), so an interrupted chapte
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-import numpy as np
 import pandas as pd
 
-from ..cache import cached_json, content_key, source_fingerprint
+from ..cache import cached_json, content_key, data_digest, source_fingerprint
 from ..joints import SCORE_KINDS
 from ..profiles import ScoringConfig
 from .data import CropSet, ScoringData
@@ -34,15 +32,6 @@ def curve_sizes(sizes: Sequence[int], available: int) -> list[int]:
     `available` itself (the main scorer's point) when the list would otherwise stop short of it."""
     out = sorted({int(n) for n in sizes if 0 < int(n) <= available})
     return out if out and out[-1] == available else out + [int(available)]
-
-
-def _crops_digest(crops: CropSet) -> str:
-    """Short SHA-256 of a crop set: its site table, its eval crops and its training draws."""
-    h = hashlib.sha256(crops.sites.to_csv(index=False).encode())
-    h.update(np.ascontiguousarray(crops.crops).tobytes())
-    if crops.train is not None:
-        h.update(np.ascontiguousarray(crops.train).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _point(data: ScoringData, train: CropSet, config: ScoringConfig, labels: str, n_boot: int,
@@ -86,7 +75,8 @@ def learning_curve(data: ScoringData, config: ScoringConfig, sizes: Sequence[int
     for n in tqdm(curve_sizes(sizes, len(data.train_patients)), desc="learning curve", disable=not progress):
         train = data.train.of_patients(data.train_patients[:n])
         reuse = main if n == len(data.train_patients) else None
-        key = content_key(code, config, labels, n_boot, _crops_digest(train), _crops_digest(data.test))
+        key = content_key(code, config, labels, n_boot, data_digest(train.sites, train.crops, train.train),
+                          data_digest(data.test.sites, data.test.crops, data.test.train))
         path = None if cache is None else Path(cache) / f"scoring-curve-{key}.json"
         numbers = cached_json(path, lambda: _point(data, train, config, labels, n_boot, reuse, device, progress),
                               required=["seconds"])
