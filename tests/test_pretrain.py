@@ -194,7 +194,7 @@ def test_pretraining_radiographs_are_not_the_chapter_patients():
 def test_load_or_pretrain_caches_by_content_key(tmp_path, capsys):
     profile = QUICK.replace(name="tiny", pretrain=TINY)
     first = pretrain.load_or_pretrain(profile, seed=0, cache_dir=tmp_path, progress=False)
-    assert "pretraining now" in capsys.readouterr().out
+    assert "No saved pretrained encoder" in capsys.readouterr().out
     again = pretrain.load_or_pretrain(profile, seed=0, cache_dir=tmp_path, progress=False)
     assert "Loaded" in capsys.readouterr().out and again.path == first.path
     assert first.l1["after"] < first.l1["before"]

@@ -61,3 +61,75 @@ def test_a_localiser_saved_by_other_code_is_trained_again(tmp_path, monkeypatch,
     assert extra["provenance"] == localize.localizer_provenance(profile, fake_dataset)
     localize.load_or_train_localizer(profile, fake_dataset, path=path, progress=False)  # now current: loaded
     assert len(trained) == 1 and "Loaded the localiser" in capsys.readouterr().out
+
+
+# --- training.load_or_train: the one load-or-train recipe of every stage -----------------------------------------------
+
+def _tiny_run(tmp_path, provenance: str, *, beside=(), stems=None):
+    """load_or_train on a one-layer model: returns (result, how many times train() ran)."""
+    import torch
+
+    from rheumabook.training import load_checkpoint, load_or_train, save_checkpoint
+
+    stem = tmp_path / "tiny"
+    calls = []
+
+    def train():
+        calls.append(1)
+        return torch.nn.Linear(2, 1)
+
+    def save(model, extra):
+        save_checkpoint(stem, model, {"width": 2}, format="test/1", extra=extra)
+
+    def load():
+        return load_checkpoint(stem, format="test/1", config_type=dict, build=lambda c: torch.nn.Linear(2, 1)).model
+
+    out = load_or_train(stems or stem, format="test/1", provenance=provenance, what="tiny model", load=load,
+                        train=train, save=save, beside=beside)
+    return out, len(calls)
+
+
+def test_load_or_train_trains_saves_and_then_loads_the_same_weights(tmp_path, capsys):
+    import torch
+
+    first, trained = _tiny_run(tmp_path, "key-1")
+    assert trained == 1 and "No saved tiny model" in capsys.readouterr().out
+    again, trained = _tiny_run(tmp_path, "key-1")
+    assert trained == 0 and "Loaded the tiny model" in capsys.readouterr().out
+    assert torch.equal(first.weight, again.weight) and torch.equal(first.bias, again.bias)
+
+
+def test_load_or_train_retrains_when_the_provenance_differs_or_the_pair_is_incomplete(tmp_path, capsys):
+    from rheumabook.training import saved_provenance
+
+    _tiny_run(tmp_path, "key-1")
+    _, trained = _tiny_run(tmp_path, "key-2")  # other code, settings or data
+    assert trained == 1 and "training it again" in capsys.readouterr().out
+    assert saved_provenance(tmp_path / "tiny", format="test/1") == "key-2"
+    (tmp_path / "tiny.json").unlink()  # an interrupted save: weights without their JSON
+    _, trained = _tiny_run(tmp_path, "key-2")
+    assert trained == 1 and saved_provenance(tmp_path / "tiny", format="test/1") == "key-2"
+    (tmp_path / "tiny.json").write_text("{not json")  # a damaged header
+    assert saved_provenance(tmp_path / "tiny", format="test/1") is None
+    _, trained = _tiny_run(tmp_path, "key-2")
+    assert trained == 1
+
+
+def test_load_or_train_needs_every_file_beside_the_checkpoint(tmp_path):
+    _tiny_run(tmp_path, "key-1")
+    missing = tmp_path / "tiny-encoder.safetensors"
+    _, trained = _tiny_run(tmp_path, "key-1", beside=[missing])
+    assert trained == 1
+    missing.write_bytes(b"x")
+    _, trained = _tiny_run(tmp_path, "key-1", beside=[missing])
+    assert trained == 0
+    _, trained = _tiny_run(tmp_path, "key-1", stems=[tmp_path / "tiny", tmp_path / "tiny-jsn"])  # one stem missing
+    assert trained == 1
+
+
+def test_load_or_train_refuses_an_empty_provenance(tmp_path):
+    from rheumabook.training import load_or_train
+
+    with pytest.raises(ValueError, match="provenance"):
+        load_or_train(tmp_path / "x", format="t", provenance="", what="x", load=lambda: 0, train=lambda: 0,
+                      save=lambda r, e: None)

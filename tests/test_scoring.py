@@ -267,6 +267,33 @@ def test_random_factors_are_reproducible_and_average_2_5():
     np.testing.assert_array_equal(draw_factors(3, 2.5), [2.5, 2.5, 2.5])
 
 
+def test_shifted_crops_move_the_planted_square_by_the_drawn_offset():
+    from rheumabook.scoring.crops import shifted_boxes
+
+    boxes = np.array([[100, 50, 120, 70]] * 4000, dtype=float)  # side 20
+    moved = shifted_boxes(boxes, 0.25, 3)
+    dx, dy = moved[:, 0] - boxes[:, 0], moved[:, 1] - boxes[:, 1]
+    np.testing.assert_allclose(moved[:, 2] - moved[:, 0], 20)  # moved, not resized
+    assert np.std(dx) == pytest.approx(0.25 * 20, rel=0.05) and np.std(dy) == pytest.approx(5, rel=0.05)
+    assert abs(np.mean(dx)) < 0.3 and abs(np.corrcoef(dx, dy)[0, 1]) < 0.05
+    np.testing.assert_array_equal(shifted_boxes(boxes[:2], 0.0, None), boxes[:2])  # off: unchanged, no rng needed
+    # one crop: the window moves by the drawn offset, so the planted square moves the other way in the crop
+    image = _planted()
+    plain = crop_joints(image, [[100, 50, 120, 70]], factor=4.0, size=40)[0]
+    gen = np.random.default_rng(11)
+    draw_factors(1, 4.0, gen)  # the factors come first (a fixed factor draws nothing)
+    offset = shifted_boxes(np.array([[100, 50, 120, 70]], float), 0.1, gen)[0] - [100, 50, 120, 70]
+    shifted = crop_joints(image, [[100, 50, 120, 70]], factor=4.0, size=40, rng=11, shift=0.1)[0]
+    ys, xs = np.nonzero(shifted == 255)
+    y0, x0 = np.nonzero(plain == 255)
+    assert xs.mean() - x0.mean() == pytest.approx(-offset[0], abs=0.51)
+    assert ys.mean() - y0.mean() == pytest.approx(-offset[1], abs=0.51)
+    with pytest.raises(ValueError, match="rng"):
+        crop_joints(image, [[100, 50, 120, 70]], factor=4.0, size=40, shift=0.1)
+    with pytest.raises(ValueError, match="shift"):
+        shifted_boxes(boxes, -0.1, 0)
+
+
 def test_crop_joints_empty_input_gives_empty_stack():
     out = crop_joints(np.zeros((10, 10), np.uint8), np.zeros((0, 4)), size=16)
     assert out.shape == (0, 16, 16) and out.dtype == np.uint8

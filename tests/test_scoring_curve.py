@@ -118,3 +118,46 @@ def test_a_scorer_keeps_its_training_priors_and_calibrates_with_them(tmp_path):
                                                                  np.array(scorer.priors["jsn"]["sampled"])), rtol=1e-5)
     with pytest.raises(ValueError, match="no training priors"):
         scoring.Scorer(scorer.models, scorer.config).calibrated(proba)
+
+
+def test_fit_tau_hand_computed():
+    """Two kinds of sites, prior (0.8, 0.2) over uniform draws: the logit of grade 1 drops by log(4) = 1.386 per unit τ.
+
+    A = (0.4, 0.6), label 0: grade 1 until log(1.5) / 1.386 = 0.29. C = (0.3, 0.7), label 1: grade 1 until
+    log(7 / 3) / 1.386 = 0.61. So the bias per site is +0.5 for τ < 0.3, 0 for 0.3 <= τ <= 0.6, -0.5 above.
+    """
+    proba = np.array([[0.4, 0.6]] * 3 + [[0.3, 0.7]] * 3)
+    labels = np.array([0] * 3 + [1] * 3)
+    prior = np.array([0.8, 0.2])
+    tau, bias = scoring.fit_tau(proba, labels, prior)
+    taus = np.array(scoring.TAU_GRID)
+    np.testing.assert_allclose(bias, np.select([taus < 0.29, taus < 0.61], [0.5, 0.0], -0.5))
+    assert tau == 0.6  # zero bias from 0.3 to 0.6: the tie goes to the strength nearest Bayes
+    masked = scoring.fit_tau(np.vstack([proba, [[0.9, 0.1]]]), np.append(labels, -1), prior)[0]
+    assert masked == tau  # a missing label is skipped
+    with pytest.raises(ValueError, match="label"):
+        scoring.fit_tau(proba, np.full(6, -1), prior)
+
+
+def test_a_fitted_calibration_strength_is_kept_and_used(tmp_path):
+    torch.set_num_threads(1)
+    train = synthetic_set(120, seed=3)
+    scorer = scoring.train_scorer(train, tiny_config(frozen_epochs=0, unfrozen_epochs=1), progress=False)
+    aside = synthetic_set(60, seed=4)
+    assert scorer.tau("erosion") == 1.0  # none fitted yet: Bayes
+    table = scorer.fit_calibration(aside, "truth")
+    proba = scorer.predict_proba(aside.crops)
+    for kind in ("erosion", "jsn"):
+        priors = scorer.priors[kind]
+        tau, bias = scoring.fit_tau(proba[kind], aside.labels(kind, "truth"), np.array(priors["natural"]),
+                                    np.array(priors["sampled"]))
+        assert scorer.tau(kind) == tau and priors["tau_source"] == "truth"
+        mine = table[table["kind"] == kind]
+        np.testing.assert_allclose(mine["bias_per_joint"], bias)
+        assert mine.loc[mine["chosen"], "tau"].tolist() == [tau]
+        expected = prior_adjusted(proba[kind], np.array(priors["natural"]), np.array(priors["sampled"]), tau=tau)
+        np.testing.assert_allclose(scorer.calibrated(proba)[kind], expected, rtol=1e-5)
+    scoring.save_scorer(tmp_path / "s", scorer)
+    again = scoring.load_scorer(tmp_path / "s")  # through the checkpoint's JSON
+    assert again.tau("jsn") == scorer.tau("jsn")
+    pd.testing.assert_frame_equal(again.calibration_table(), table)

@@ -69,7 +69,7 @@ def test_predicted_boxes_are_their_own_cache_entry(phantom_dataset, tmp_path):
 def test_the_scorers_stream_tops_up_the_training_patients_only(phantom_dataset, tmp_path, monkeypatch):
     """Issue 21: training patients from the scorer's own phantom stream, prefixed; the test set stays the chapter's."""
     from rheumabook import data
-    from rheumabook.scoring import STREAM_PREFIX, chapter_scoring_data, stream_patients
+    from rheumabook.scoring import CALIBRATION_PREFIX, STREAM_PREFIX, chapter_scoring_data, stream_patients
 
     monkeypatch.setenv("RHEUMABOOK_ARTIFACTS", str(tmp_path))
     profile = QUICK.replace(scoring=QUICK.scoring.replace(crop_size=32),
@@ -78,8 +78,16 @@ def test_the_scorers_stream_tops_up_the_training_patients_only(phantom_dataset, 
     plain = QUICK.scoring_comparison
     assert stream_patients(profile.replace(scoring_comparison=plain.__class__(**{**vars(plain), "train_patients": 2})),
                            phantom_dataset) is None  # the chapter's own patients are enough
-    profile = profile.replace(scoring_comparison=plain.__class__(**{**vars(plain), "train_patients": len(train_ids) + 3}))
+    profile = profile.replace(scoring_comparison=plain.__class__(**{**vars(plain), "train_patients": len(train_ids) + 3,
+                                                                    "calibration_patients": 2}))
     sd = chapter_scoring_data(profile, phantom_dataset, 0, progress=False, cache_dir=tmp_path)
+    # the calibration patients: a stream of their own, cropped like the held-out ones, in no other set
+    assert sorted(set(sd.calibration.patients)) == [f"{CALIBRATION_PREFIX}P0000", f"{CALIBRATION_PREFIX}P0001"]
+    assert sd.calibration.train is None and not set(sd.calibration.patients) & set(sd.train.patients)
+    calibration = data.stream_dataset(profile, 0, "calibration", 2, progress=False)
+    assert not np.array_equal(calibration.image("P0000"), data.stream_dataset(profile, 0, "scoring", 3,
+                                                                              progress=False).image("P0000"))
+    assert sd.summary()["calibration patients (set aside)"] == 2
     assert sd.n_stream == 3 and sd.train_patients[:len(train_ids)] == train_ids
     assert sd.train_patients[len(train_ids):] == [f"{STREAM_PREFIX}P000{i}" for i in range(3)]
     assert list(dict.fromkeys(sd.train.patients)) == sd.train_patients and sd.test_patients == test_ids

@@ -151,3 +151,4 @@ def test_an_interrupted_save_leaves_no_complete_looking_checkpoint(tmp_path, mon
     weights, meta = checkpoint_paths(stem)
     assert weights.is_file() and not meta.is_file()  # the old weights, without their header
     assert not checkpoint_exists(stem)  # so a loader trains again instead of pairing old weights with a new header
+

@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
+from ..cache import artifacts_dir, content_key, source_fingerprint
 from ..joints import JOINTS
 from ..profiles import LocalizerConfig
-from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
-                        save_checkpoint, seeded)
+from ..training import FitConfig, StepContext, fit, load_checkpoint, load_or_train, save_checkpoint, seeded
 from .augment import augment_batch, standardize
 from .hands import HandSet, localization_data, mean_boxes
 from .loss import localization_loss, loss_for_epoch
@@ -207,26 +206,23 @@ def load_or_train_localizer(profile: Any, dataset: Any = None, *, seed: int = 0,
     if path is None:
         kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
         path = default_checkpoint(profile.name, seed, kind)
-    weights = checkpoint_paths(path)[0]
-    provenance = localizer_provenance(profile, dataset, seed=seed)
-    if checkpoint_exists(path):
-        model, config, extra = load_localizer(path, device=device)
-        if extra.get("provenance") == provenance:
-            print(f"Loaded the localiser from {display_path(weights)} ({config.backbone}, input {config.input_size}).")
-            return model, config
-        print(f"The localiser at {display_path(weights)} was made by other code, settings or data than the "
-              f"profile's now: training it again.")
-    else:
-        print(f"No saved localiser at {display_path(weights)}: training the {profile.name!r} profile's localiser now "
-              f"(chapter 4 does the same and saves it).")
-    if dataset is None:
-        from ..data import chapter_dataset
 
-        dataset = chapter_dataset(profile=profile, seed=seed, progress=progress)
-    config = profile.localizer.replace(seed=seed)
-    hands = localization_data(dataset, profile, seed, progress=progress)
-    result = train_localizer(hands.train, config, device=device, progress=progress)
-    save_localizer(path, result.model, config, extra={"train_seconds": result.seconds, "train_hands": len(hands.train),
-                                                      "mean_boxes": mean_boxes(hands.train).tolist(),
-                                                      "provenance": provenance})
-    return result.model, config
+    def train() -> tuple[BoxRegressor, LocalizerConfig, dict]:
+        data = dataset
+        if data is None:
+            from ..data import chapter_dataset
+
+            data = chapter_dataset(profile=profile, seed=seed, progress=progress)
+        config = profile.localizer.replace(seed=seed)
+        hands = localization_data(data, profile, seed, progress=progress)
+        result = train_localizer(hands.train, config, device=device, progress=progress)
+        return result.model, config, {"train_seconds": result.seconds, "train_hands": len(hands.train),
+                                      "mean_boxes": mean_boxes(hands.train).tolist()}
+
+    model, config, _ = load_or_train(
+        path, format=CHECKPOINT_FORMAT, provenance=localizer_provenance(profile, dataset, seed=seed),
+        what="localiser", load=lambda: load_localizer(path, device=device), train=train,
+        save=lambda made, extra: save_localizer(path, made[0], made[1], extra={**made[2], **extra}),
+        loaded_note=lambda made: f"{made[1].backbone}, input {made[1].input_size}",
+        training_note=f"the {profile.name!r} profile's, as chapter 4 trains and saves it")
+    return model, config

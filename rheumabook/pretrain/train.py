@@ -29,9 +29,9 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ..cache import artifacts_dir, atomic_write, content_key, display_path, source_fingerprint
+from ..cache import artifacts_dir, atomic_write, content_key, source_fingerprint
 from ..profiles import PretrainConfig, ScoringConfig
-from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
+from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, load_or_train,
                         read_checkpoint_header, save_checkpoint, seeded)
 from . import corrupt as corrupt_module
 from . import unet as unet_module
@@ -241,14 +241,17 @@ def load_or_pretrain(profile: Any, *, seed: int = 0, device: Device = "cpu", pro
     key = content_key(pretrain_fingerprint(), config.to_json(), _encoder_fields(profile.scoring), seed)
     folder = Path(cache_dir) if cache_dir is not None else artifacts_dir() / "models"
     stem = folder / f"pretrain-{profile.name}-seed{seed}-{key}"
-    if checkpoint_exists(stem) and stem.with_name(stem.name + "-encoder.safetensors").is_file():
-        print(f"Loaded the pretrained encoder from {display_path(checkpoint_paths(stem)[0])}.")
-        return load_pretrained(stem, device=device)
-    print(f"No pretrained encoder at {display_path(checkpoint_paths(stem)[0])}: pretraining now "
-          f"({config.n_radiographs} phantom radiographs, {config.epochs} epochs).")
-    crops, origin = pretraining_crops(config, profile.scoring, seed=seed, progress=progress)
-    held_out = origin >= config.n_radiographs - max(1, int(round(VAL_FRACTION * config.n_radiographs)))
-    pretrained = pretrain_encoder(crops[~held_out], config, profile.scoring, seed=seed, val=crops[held_out],
-                                  device=device, progress=progress)
-    return save_pretrained(stem, pretrained, extra={"train_crops": int((~held_out).sum()),
-                                                    "val_crops": int(held_out.sum())})
+
+    def train() -> tuple[Pretrained, dict]:
+        crops, origin = pretraining_crops(config, profile.scoring, seed=seed, progress=progress)
+        held_out = origin >= config.n_radiographs - max(1, int(round(VAL_FRACTION * config.n_radiographs)))
+        made = pretrain_encoder(crops[~held_out], config, profile.scoring, seed=seed, val=crops[held_out],
+                                device=device, progress=progress)
+        return made, {"train_crops": int((~held_out).sum()), "val_crops": int(held_out.sum())}
+
+    made = load_or_train(stem, format=CHECKPOINT_FORMAT, provenance=key, what="pretrained encoder",
+                         load=lambda: (load_pretrained(stem, device=device), {}), train=train,
+                         save=lambda made, extra: save_pretrained(stem, made[0], extra={**made[1], **extra}),
+                         beside=[stem.with_name(stem.name + "-encoder.safetensors")],
+                         training_note=f"{config.n_radiographs} phantom radiographs, {config.epochs} epochs")
+    return made[0]

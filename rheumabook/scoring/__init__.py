@@ -19,18 +19,20 @@
 - table1.py: `table1`, the one Table 1 of chapters 5 and 7 (`Table1`: rows, `wide`, `headline`), `on_sites`,
   `paper_table`.
 - curve.py: `learning_curve`, accuracy against the number of training patients (chapter 5).
-- calibration.py: the prior (logit) adjustment from balanced to natural grades, `expected_grade` (chapter 7).
+- calibration.py: the prior (logit) adjustment from balanced to natural grades, its strength fitted on
+  patients set aside (`fit_tau`), `expected_grade` (chapter 7).
 - backbones.py: `vgg_mini`, registered with timm for the CPU profile.
 """
 from . import backbones
 from .augment import AUGMENT_SETS, augment_crops, augmentations, paper_augmentations, standardize_crops, to_unit
 from .compare import ENSEMBLE_MEMBERS, comparison_config, ensemble, run_comparison
 from .crops import EVAL_FACTOR, TRAIN_FACTOR_RANGE, crop_joints, crop_windows, draw_factors
-from .calibration import expected_grade, label_prior, prior_adjusted, sampled_prior
+from .calibration import TAU_GRID, expected_grade, fit_tau, label_prior, prior_adjusted, sampled_prior
 from .curve import curve_sizes, learning_curve
 from .table1 import EXPERTS, MAJORITY, ONE_VS_TWO, REFERENCES, Table1, on_sites, paper_table, table1
-from .data import (LABEL_SOURCES, STREAM, STREAM_PREFIX, TRAIN_DRAWS, CropSet, ScoringData, chapter_scoring_data, crop_set,
-                   crops_fingerprint, scoring_data, site_labels, stream_patients)
+from .data import (CALIBRATION_PREFIX, CALIBRATION_STREAM, LABEL_SOURCES, STREAM, STREAM_PREFIX, TRAIN_DRAWS, CropSet,
+                   ScoringData, calibration_patients, chapter_scoring_data, crop_set, crops_fingerprint, scoring_data,
+                   site_labels, stream_patients)
 from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, interval_text,
                        majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites,
                        shift_stability)
@@ -45,7 +47,8 @@ __all__ = [
     "ScoringModel", "idx_pool", "num_classes",
     "smoothed_targets", "focal_loss", "MISSING",
     "LABEL_SOURCES", "TRAIN_DRAWS", "STREAM", "STREAM_PREFIX", "site_labels", "CropSet", "crop_set", "ScoringData",
-    "scoring_data", "stream_patients", "chapter_scoring_data",
+    "scoring_data", "stream_patients", "chapter_scoring_data", "CALIBRATION_STREAM", "CALIBRATION_PREFIX",
+    "calibration_patients",
     "crops_fingerprint",
     "AUGMENT_SETS", "augmentations", "paper_augmentations", "to_unit", "standardize_crops", "augment_crops",
     "CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
@@ -56,4 +59,5 @@ __all__ = [
     "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",
     "EXPERTS", "MAJORITY", "ONE_VS_TWO", "REFERENCES", "Table1", "on_sites", "paper_table", "table1",
     "curve_sizes", "learning_curve", "label_prior", "sampled_prior", "prior_adjusted", "expected_grade",
+    "TAU_GRID", "fit_tau",
 ]

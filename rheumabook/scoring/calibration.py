@@ -17,6 +17,14 @@ totals without the over-calling of rare grades that balanced training builds in 
 - `prior_adjusted`: the natural posterior from the balanced one.
 - `expected_grade`: Σ g p(g), a total's unbiased per-joint share under calibrated probabilities.
 - `training_priors`: both priors of a training run, per kind, as a scorer's checkpoint keeps them.
+- `fit_tau`: the adjustment's strength τ, chosen on sites set aside for it (patients of the scorer's
+  own calibration stream, never trained or tested on) so that their grades sum to their labels' sum.
+
+Why a strength τ below Bayes' 1: the re-weighting is exact only for probabilities that are
+themselves calibrated, and the scorer's are softened by the neighbour-smoothed targets and the
+focal loss (paper §3.3), which flattens them towards the neighbouring grades. The full re-weighting
+then pushes too many borderline joints down to grade 0 (chapter 7 measures both). τ is a single
+number per kind, fitted on patients of its own, never on the patients the book reports.
 """
 from __future__ import annotations
 
@@ -24,7 +32,11 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["label_prior", "sampled_prior", "prior_adjusted", "expected_grade", "training_priors"]
+__all__ = ["TAU_GRID", "label_prior", "sampled_prior", "prior_adjusted", "expected_grade", "training_priors",
+           "fit_tau"]
+
+TAU_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
+"""The strengths `fit_tau` tries: 0 (the balanced grades as they are) to 1 (Bayes) in steps of 0.05."""
 
 
 def label_prior(labels: np.ndarray, n_grades: int, *, weights: Optional[np.ndarray] = None,
@@ -90,3 +102,28 @@ def training_priors(labels: dict[str, np.ndarray], weights: np.ndarray,
     labels). Lists of floats, so a checkpoint's JSON keeps them (`scoring.Scorer.priors`)."""
     return {kind: {"natural": label_prior(y, n_grades[kind]).tolist(),
                    "sampled": sampled_prior(y, weights, n_grades[kind]).tolist()} for kind, y in labels.items()}
+
+
+def fit_tau(proba: np.ndarray, labels: np.ndarray, prior: np.ndarray, sampled: Optional[np.ndarray] = None, *,
+            taus: tuple[float, ...] = TAU_GRID) -> tuple[float, np.ndarray]:
+    """(τ, per-τ bias): the strength whose adjusted grades sum closest to the labels on these sites.
+
+    proba: (N, G) balanced probabilities of N sites set aside for calibration; labels: (N,) their
+    reference grades (< 0: missing, skipped). prior, sampled: as `prior_adjusted`. The bias of a τ
+    is the mean over sites of (adjusted argmax grade - label): a total's bias per joint. The τ of
+    the smallest |bias| wins; a tie goes to the larger τ (closer to Bayes). Returns τ and the
+    biases, one per entry of `taus`, for a chapter to draw.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if proba.ndim != 2 or len(proba) != len(labels):
+        raise ValueError(f"proba must be (N, G) with one label per row; got {proba.shape} and {labels.shape}")
+    keep = labels >= 0
+    if not keep.any():
+        raise ValueError("fit_tau needs sites with a label; all are missing")
+    if not taus:
+        raise ValueError("fit_tau needs at least one strength to try")
+    bias = np.array([float(np.mean(prior_adjusted(proba[keep], prior, sampled, tau=t).argmax(axis=1) - labels[keep]))
+                     for t in taus])
+    best = min(range(len(taus)), key=lambda i: (round(abs(bias[i]), 12), -taus[i]))
+    return float(taus[best]), bias

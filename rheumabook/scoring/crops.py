@@ -41,7 +41,7 @@ from ..schema import BOX_COLUMNS
 
 __all__ = [
     "EVAL_FACTOR", "TRAIN_FACTOR_RANGE", "SUPPORTED_DTYPES",
-    "as_boxes", "draw_factors", "crop_windows", "crop_joints",
+    "as_boxes", "draw_factors", "shifted_boxes", "crop_windows", "crop_joints",
 ]
 
 EVAL_FACTOR: float = 2.5
@@ -111,6 +111,24 @@ def draw_factors(n: int, factor: Factor = EVAL_FACTOR, rng: Rng = None) -> np.nd
     return np.random.default_rng(rng).uniform(low, high, size=int(n))
 
 
+def shifted_boxes(boxes: np.ndarray, shift: float, rng: Rng) -> np.ndarray:
+    """(N, 4) `boxes` moved by N(0, shift x side) in x and in y each (side: the box's larger side).
+
+    shift: a fraction of the side, >= 0 (0 returns the boxes unchanged and draws nothing).
+    rng: a numpy Generator or an int seed (required for shift > 0).
+    """
+    arr = as_boxes(boxes)
+    if not (math.isfinite(shift) and shift >= 0):
+        raise ValueError(f"shift must be a finite fraction >= 0, got {shift!r}")
+    if shift == 0:
+        return arr
+    if rng is None:
+        raise ValueError("a random shift needs rng (a numpy Generator or an int seed), so the crops are reproducible")
+    side = np.maximum(arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1])
+    move = np.random.default_rng(rng).normal(0.0, shift, size=(len(arr), 2)) * side[:, None]
+    return arr + np.concatenate([move, move], axis=1)
+
+
 def crop_windows(boxes: Union[pd.DataFrame, np.ndarray, Sequence], factors: Union[float, np.ndarray]) -> np.ndarray:
     """The square crop windows (N, 4) (x_min, y_min, x_max, y_max), in pixels, whole-pixel edges.
 
@@ -172,7 +190,7 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 
 def crop_joints(image: np.ndarray, boxes: Union[pd.DataFrame, np.ndarray, Sequence], *,
                 factor: Factor = EVAL_FACTOR, size: int = 224, hands: Union[str, Sequence[str], None] = None,
-                mirror_right: bool = True, rng: Rng = None) -> np.ndarray:
+                mirror_right: bool = True, rng: Rng = None, shift: float = 0.0) -> np.ndarray:
     """Square, enlarged crops of the joints in one radiograph, resized to `size` (paper §3.2).
 
     image: the full-resolution radiograph, 2-D (H, W), uint8, uint16, float32 or float64.
@@ -184,7 +202,10 @@ def crop_joints(image: np.ndarray, boxes: Union[pd.DataFrame, np.ndarray, Sequen
     hands: the patient's hand of each box ("left"/"right"), one name for all, or None to take
         the table's "hand" column (no mirroring when neither exists).
     mirror_right: mirror right-hand crops left-right into left orientation (default True).
-    rng: numpy Generator or int seed for a factor range; the same seed gives the same crops.
+    rng: numpy Generator or int seed for a factor range or a shift; the same seed gives the same crops.
+    shift: 0 (default) or the standard deviation of a random move of each box's centre, in x and
+        in y, as a fraction of the box's larger side, drawn with `rng` after the factors (training:
+        crops placed as loosely as a localiser places its boxes; `ScoringConfig.train_shift`).
 
     Returns an (N, size, size) array of the image's dtype (N = 0 gives an empty array). A
     window past the image border is zero-padded; a box entirely outside the image is refused
@@ -200,7 +221,10 @@ def crop_joints(image: np.ndarray, boxes: Union[pd.DataFrame, np.ndarray, Sequen
     if outside.any():
         raise ValueError(f"box {int(np.argmax(outside))} {arr[outside][0].tolist()} lies outside the "
                          f"{height} x {width} image; boxes must be in pixels of this radiograph")
-    windows = crop_windows(arr, draw_factors(len(arr), factor, rng))
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)  # one generator for the factors and the shifts
+    factors = draw_factors(len(arr), factor, rng)
+    windows = crop_windows(shifted_boxes(arr, shift, rng) if shift else arr, factors)
     out = np.empty((len(arr), size, size), dtype=image.dtype)
     import cv2  # deferred: the package imports without OpenCV's start-up cost
 

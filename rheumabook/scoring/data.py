@@ -36,8 +36,9 @@ from . import crops as crops_module
 from .crops import crop_joints
 from .losses import MISSING
 
-__all__ = ["LABEL_SOURCES", "TRAIN_DRAWS", "STREAM", "STREAM_PREFIX", "site_labels", "CropSet", "crop_set",
-           "ScoringData", "scoring_data", "stream_patients", "chapter_scoring_data", "crops_fingerprint"]
+__all__ = ["LABEL_SOURCES", "TRAIN_DRAWS", "STREAM", "STREAM_PREFIX", "CALIBRATION_STREAM", "CALIBRATION_PREFIX",
+           "site_labels", "CropSet", "crop_set", "ScoringData", "scoring_data", "stream_patients",
+           "calibration_patients", "chapter_scoring_data", "crops_fingerprint"]
 
 LABEL_SOURCES: tuple[str, ...] = ("ds", "truth")
 """Where a label comes from: the experts' Dawid-Skene aggregate or the phantom's truth."""
@@ -167,7 +168,8 @@ def _cut_sets(dataset: Any, sites: pd.DataFrame, config: Any, draws: int, seed: 
         image = working_image(dataset.image(pid))  # as the pipeline crops it
         evals.append(crop_joints(image, rows, factor=config.eval_factor, size=config.crop_size))
         for d in range(draws):
-            trains[d].append(crop_joints(image, rows, factor=config.train_factor, size=config.crop_size, rng=rngs[d]))
+            trains[d].append(crop_joints(image, rows, factor=config.train_factor, size=config.crop_size, rng=rngs[d],
+                                         shift=getattr(config, "train_shift", 0.0)))
     train = np.stack([np.concatenate(t) for t in trains]) if draws else None
     return CropSet(sites, np.concatenate(evals), train)
 
@@ -188,8 +190,9 @@ def crop_set(dataset: Any, patient_ids: Sequence[str], config: Any, *, draws: in
         raise ValueError("none of the given patients has a boxed joint to crop")
     cache_dir = Path(cache_dir) if cache_dir is not None else artifacts_dir() / "cache"
     boxes = sites[list(BOX_COLUMNS)].to_numpy(dtype=float).round(3).tolist()  # true or predicted boxes
+    shift = getattr(config, "train_shift", 0.0)
     key = content_key(crops_fingerprint(), dict(getattr(dataset, "info", {}) or {}), ids, boxes, config.crop_size,
-                      config.eval_factor, list(config.train_factor), draws, seed)
+                      config.eval_factor, list(config.train_factor), draws, seed, *([shift] if shift else []))
     path = cache_dir / f"scoring-crops-{key}.npz"
     if path.is_file():
         return CropSet.load(path)
@@ -202,6 +205,10 @@ STREAM = "scoring"
 """The name of the scorer's own phantom seed stream (`data.stream_dataset`)."""
 STREAM_PREFIX = "S"
 """Put before the patient ids of the scorer's stream, so they never meet the chapter's own ids."""
+CALIBRATION_STREAM = "calibration"
+"""The seed stream of the patients set aside to fit the scorer's calibration strength (`Scorer.fit_calibration`)."""
+CALIBRATION_PREFIX = "C"
+"""Put before the patient ids of the calibration stream."""
 
 
 @dataclass
@@ -210,7 +217,8 @@ class ScoringData:
 
     train_patients: every training patient, in the order of `train` (the chapter's own first,
     then those of the scorer's phantom stream, if any, with `STREAM_PREFIX`); n_stream: how many
-    of them come from that stream.
+    of them come from that stream. calibration: the crops of patients set aside to fit the
+    calibration strength (`CALIBRATION_STREAM`, ids with `CALIBRATION_PREFIX`), or None.
     """
 
     train: CropSet
@@ -218,24 +226,30 @@ class ScoringData:
     train_patients: list[str]
     test_patients: list[str]
     n_stream: int = 0
+    calibration: Optional[CropSet] = None
 
     def summary(self) -> pd.Series:
         """Counts for the chapter to show."""
         out = {"training patients": len(self.train_patients),
                "of them from the scorer's phantom stream": self.n_stream, "training crops": len(self.train),
-               "held-out patients": len(self.test_patients), "held-out crops": len(self.test)}
+               "held-out patients": len(self.test_patients), "held-out crops": len(self.test),
+               "calibration patients (set aside)": 0 if self.calibration is None
+               else len(set(self.calibration.patients))}
         for kind in SCORE_KINDS:
             out[f"held-out {kind} sites (DS label)"] = int((self.test.labels(kind) >= 0).sum())
         return pd.Series(out)
 
 
-def scoring_data(dataset: Any, config: Any, seed: int = 0, *, stream: Any = None, draws: int = TRAIN_DRAWS,
-                 progress: bool = True, cache_dir: Union[str, Path, None] = None) -> ScoringData:
+def scoring_data(dataset: Any, config: Any, seed: int = 0, *, stream: Any = None, calibration: Any = None,
+                 draws: int = TRAIN_DRAWS, progress: bool = True,
+                 cache_dir: Union[str, Path, None] = None) -> ScoringData:
     """Training and held-out crops, split by patient exactly as chapter 4 splits its hands.
 
     stream: a data set of training-only patients (the scorer's phantom stream, `stream_patients`),
     whose crops follow the chapter's training crops; its Dawid-Skene labels are fitted on its own
-    experts' scores. The held-out crops are always the chapter's held-out patients'.
+    experts' scores. calibration: a data set of patients set aside for the calibration strength
+    (`calibration_patients`), cropped like the held-out ones. The held-out crops are always the
+    chapter's held-out patients'.
     """
     from ..localize import HELD_OUT_FRACTION, split_patients
 
@@ -245,12 +259,22 @@ def scoring_data(dataset: Any, config: Any, seed: int = 0, *, stream: Any = None
                      progress=progress)
     test = crop_set(dataset, test_ids, config, draws=0, seed=seed, sites=sites, cache_dir=cache_dir,
                     progress=progress)
+    aside = None if calibration is None else _prefixed(
+        crop_set(calibration, calibration.patients, config, draws=0, seed=seed, cache_dir=cache_dir,
+                 progress=progress), CALIBRATION_PREFIX)
     if stream is None:
-        return ScoringData(train, test, train_ids, test_ids)
-    more = crop_set(stream, stream.patients, config, draws=draws, seed=seed, cache_dir=cache_dir, progress=progress)
-    more = CropSet(more.sites.assign(patient_id=STREAM_PREFIX + more.sites["patient_id"]), more.crops, more.train)
+        return ScoringData(train, test, train_ids, test_ids, calibration=aside)
+    more = _prefixed(crop_set(stream, stream.patients, config, draws=draws, seed=seed, cache_dir=cache_dir,
+                              progress=progress), STREAM_PREFIX)
     stream_ids = [STREAM_PREFIX + str(p) for p in stream.patients]
-    return ScoringData(CropSet.concat([train, more]), test, train_ids + stream_ids, test_ids, len(stream_ids))
+    return ScoringData(CropSet.concat([train, more]), test, train_ids + stream_ids, test_ids, len(stream_ids),
+                       calibration=aside)
+
+
+def _prefixed(crops: CropSet, prefix: str) -> CropSet:
+    """`crops` with `prefix` before every patient id (a stream's ids never meet the chapter's)."""
+    return CropSet(crops.sites.assign(patient_id=prefix + crops.sites["patient_id"].astype(str)), crops.crops,
+                   crops.train)
 
 
 def stream_patients(profile: Any, dataset: Any, seed: int = 0, *, progress: bool = True) -> Any:
@@ -267,8 +291,21 @@ def stream_patients(profile: Any, dataset: Any, seed: int = 0, *, progress: bool
     return stream_dataset(profile, seed, STREAM, n_more, progress=progress) if n_more > 0 else None
 
 
+def calibration_patients(profile: Any, dataset: Any, seed: int = 0, *, progress: bool = True) -> Any:
+    """The patients set aside to fit the scorer's calibration strength: the phantom's `CALIBRATION_STREAM`,
+    `profile.scoring_comparison.calibration_patients` of them; None for real data or when there are none."""
+    from ..data import stream_dataset
+
+    n = int(getattr(profile.scoring_comparison, "calibration_patients", 0))
+    if not getattr(dataset, "is_phantom", False) or n < 1:
+        return None
+    return stream_dataset(profile, seed, CALIBRATION_STREAM, n, progress=progress)
+
+
 def chapter_scoring_data(profile: Any, dataset: Any, seed: int = 0, *, progress: bool = True,
                          cache_dir: Union[str, Path, None] = None) -> ScoringData:
-    """Chapters 5-7's crops: `scoring_data` with the profile's crop settings and the scorer's stream."""
+    """Chapters 5-7's crops: `scoring_data` with the profile's crop settings, the scorer's stream and
+    the calibration patients."""
     return scoring_data(dataset, profile.scoring, seed, stream=stream_patients(profile, dataset, seed, progress=progress),
+                        calibration=calibration_patients(profile, dataset, seed, progress=progress),
                         progress=progress, cache_dir=cache_dir)

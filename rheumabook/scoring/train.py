@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..cache import artifacts_dir, content_key, display_path, source_fingerprint
+from ..cache import artifacts_dir, content_key, source_fingerprint
 from ..joints import MAX_SCORE, SCORE_KINDS
 from ..profiles import ScoringConfig
-from ..training import (FitConfig, StepContext, checkpoint_exists, checkpoint_paths, fit, load_checkpoint,
+from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, load_or_train,
                         read_checkpoint_header, save_checkpoint, seeded)
 from .augment import augment_crops, augmentations, standardize_crops, to_unit
 from .data import CropSet
@@ -40,6 +40,8 @@ __all__ = ["CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_s
 
 CHECKPOINT_FORMAT = "rheumabook.scoring/1"
 """The format tag of a scoring-model checkpoint."""
+CALIBRATION_SOURCE = "truth"
+"""The labels the calibration strength is fitted to on the phantom's calibration patients (chapter 7)."""
 TRANSFORMER_FAMILIES: tuple[str, ...] = ("tiny_vit", "swin", "vit", "deit", "mobilevit", "maxvit", "coatnet",
                                          "test_vit")
 """timm name prefixes trained as transformers (warm-up + cosine); every other backbone counts as a CNN."""
@@ -115,16 +117,52 @@ class Scorer:
         """{kind: (N,) int64 grades}: the most probable grade of each crop."""
         return {k: p.argmax(axis=1).astype(np.int64) for k, p in self.predict_proba(crops, **kwargs).items()}
 
-    def calibrated(self, proba: dict[str, np.ndarray], tau: float = 1.0) -> dict[str, np.ndarray]:
+    def calibrated(self, proba: dict[str, np.ndarray], tau: Optional[float] = None) -> dict[str, np.ndarray]:
         """`proba` (as `predict_proba` gives it) re-weighted from the balanced training draws to the
-        training labels' own grade frequencies (`calibration.prior_adjusted`): grades whose sum is a total."""
+        training labels' own grade frequencies (`calibration.prior_adjusted`): grades whose sum is a total.
+
+        tau: the adjustment's strength; None = each kind's fitted strength (`fit_calibration`), or
+        1 (Bayes) where none was fitted.
+        """
         from .calibration import prior_adjusted
 
         missing = [k for k in proba if k not in self.priors]
         if missing:
             raise ValueError(f"this scorer holds no training priors for {missing} (saved by older code: train it again)")
         return {k: prior_adjusted(p, np.asarray(self.priors[k]["natural"]), np.asarray(self.priors[k]["sampled"]),
-                                  tau=tau).astype(np.float32) for k, p in proba.items()}
+                                  tau=self.tau(k) if tau is None else tau).astype(np.float32)
+                for k, p in proba.items()}
+
+    def tau(self, kind: str) -> float:
+        """The calibration strength of `kind`: fitted by `fit_calibration`, else 1 (Bayes)."""
+        return float(self.priors.get(kind, {}).get("tau", 1.0))
+
+    def fit_calibration(self, crops: CropSet, source: str = "truth", *, device: Device = "cpu") -> pd.DataFrame:
+        """Fit each kind's calibration strength on `crops` (`calibration.fit_tau`) and keep it in `priors`.
+
+        crops: sites set aside for it, never trained or reported on (`ScoringData.calibration`);
+        source: their labels ("truth" on the phantom, "ds" on real data). Returns the bias per joint
+        of every strength tried, one row per (kind, tau), with the chosen one marked; `calibration_table`
+        gives the same from the priors a saved scorer keeps.
+        """
+        from .calibration import fit_tau
+
+        for kind, proba in self.predict_proba(crops.crops, device=device).items():
+            priors = self.priors[kind]
+            tau, bias = fit_tau(proba, crops.labels(kind, source), np.asarray(priors["natural"]),
+                                np.asarray(priors["sampled"]))
+            self.priors[kind] = {**priors, "tau": tau, "tau_source": source, "tau_sites": int(len(crops)),
+                                 "tau_bias": [float(b) for b in bias]}
+        return self.calibration_table()
+
+    def calibration_table(self) -> pd.DataFrame:
+        """The fitted calibration (`fit_calibration`): kind, tau, bias_per_joint, chosen; empty when none was fitted."""
+        from .calibration import TAU_GRID
+
+        rows = [{"kind": kind, "tau": t, "bias_per_joint": b, "chosen": t == priors["tau"]}
+                for kind, priors in self.priors.items() if "tau_bias" in priors
+                for t, b in zip(TAU_GRID, priors["tau_bias"])]
+        return pd.DataFrame(rows, columns=["kind", "tau", "bias_per_joint", "chosen"])
 
 
 @torch.no_grad()
@@ -299,18 +337,21 @@ def scorer_provenance(profile: Any, dataset: Any = None, *, seed: int = 0) -> st
 
     The scoring, training and aggregation code (`scoring/`, `training/`, `aggregate`: the
     Dawid-Skene labels), the patient split (`localize.hands`), the scoring config, the training
-    data (`data.dataset_identity`) and how many patients the scorer's phantom stream adds
+    data (`data.dataset_identity`), how many patients the scorer's phantom stream adds
     (`profiles.ScoringPlan.train_patients`; the stream's images come from the same generator, whose
-    fingerprint the identity holds). A saved scorer with another provenance is stale.
+    fingerprint the identity holds) and the calibration patients set aside (`calibration_patients`).
+    A saved scorer with another provenance is stale.
     """
     from .. import aggregate, scoring, training
     from ..data import dataset_identity
     from ..localize import hands
-    from .data import STREAM
+    from .data import CALIBRATION_STREAM, STREAM
 
+    plan = profile.scoring_comparison
     return content_key(source_fingerprint(scoring, training, aggregate, hands), profile.scoring.replace(seed=seed),
                        dataset_identity(dataset, profile=profile, seed=seed),
-                       {"stream": STREAM, "train_patients": profile.scoring_comparison.train_patients})
+                       {"stream": STREAM, "train_patients": plan.train_patients,
+                        "calibration": [CALIBRATION_STREAM, plan.calibration_patients, CALIBRATION_SOURCE]})
 
 
 def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, device: Device = "cpu",
@@ -328,27 +369,31 @@ def load_or_train_scorer(profile: Any, dataset: Any = None, *, seed: int = 0, de
     if path is None:
         kind = "phantom" if dataset is None or getattr(dataset, "is_phantom", False) else "real"
         path = default_checkpoint(profile.name, seed, kind)
-    stems = _stems(path, config)
-    first = stems[0]
-    provenance = scorer_provenance(profile, dataset, seed=seed)
-    if all(checkpoint_exists(stem) for stem in stems):
-        scorer = load_scorer(path, device=device, shared=config.shared)
-        if scorer.config == config and scorer.provenance == provenance:
-            print(f"Loaded the scorer from {display_path(checkpoint_paths(first)[0])} ({config.backbone}).")
-            return scorer
-        print(f"The scorer at {display_path(checkpoint_paths(first)[0])} was made by other code, settings or data "
-              f"than the profile's now: training anew.")
-    else:
-        print(f"No saved scorer at {display_path(checkpoint_paths(first)[0])}: training the {profile.name!r} "
-              f"profile's scorer now ({config.backbone}, {config.frozen_epochs} + {config.unfrozen_epochs} epochs).")
-    if data is None:
-        if dataset is None:
-            from ..data import chapter_dataset
+    n_train: list[int] = []
 
-            dataset = chapter_dataset(profile=profile, seed=seed, progress=progress)
-        data = chapter_scoring_data(profile, dataset, seed, progress=progress)
-    scorer = train_scorer(data.train, config, val=data.test if data.test.labels(SCORE_KINDS[0], "truth").max() >= 0
-                          else None, device=device, progress=progress)
-    save_scorer(path, scorer, extra={"train_crops": len(data.train), "provenance": provenance})
-    scorer.provenance = provenance
-    return scorer
+    def train() -> Scorer:
+        nonlocal data, dataset
+        if data is None:
+            if dataset is None:
+                from ..data import chapter_dataset
+
+                dataset = chapter_dataset(profile=profile, seed=seed, progress=progress)
+            data = chapter_scoring_data(profile, dataset, seed, progress=progress)
+        n_train.append(len(data.train))
+        has_truth = data.test.labels(SCORE_KINDS[0], "truth").max() >= 0
+        scorer = train_scorer(data.train, config, val=data.test if has_truth else None, device=device,
+                              progress=progress)
+        if data.calibration is not None:
+            scorer.fit_calibration(data.calibration, CALIBRATION_SOURCE, device=device)
+        return scorer
+
+    def save(scorer: Scorer, extra: dict) -> None:
+        save_scorer(path, scorer, extra={"train_crops": n_train[-1], **extra})
+        scorer.provenance = extra["provenance"]
+
+    return load_or_train(_stems(path, config), format=CHECKPOINT_FORMAT,
+                         provenance=scorer_provenance(profile, dataset, seed=seed), what="scorer",
+                         load=lambda: load_scorer(path, device=device, shared=config.shared), train=train, save=save,
+                         loaded_note=lambda scorer: config.backbone,
+                         training_note=f"the {profile.name!r} profile's, {config.backbone}, "
+                                       f"{config.frozen_epochs} + {config.unfrozen_epochs} epochs")

@@ -6,9 +6,12 @@
 - `save_checkpoint` / `load_checkpoint` (checkpoint.py): safetensors weights + a JSON config
   with a format tag, written atomically; `checkpoint_exists` is False for a pair an interrupted
   save left incomplete.
+- `load_or_train` (cached.py): the saved model if complete and of the same provenance, else trained
+  and saved; every stage's `load_or_train_*` is this.
 
 Used by the localiser (`rheumabook.localize`); the scoring and pretraining stages reuse it.
 """
+from .cached import load_or_train, saved_provenance
 from .checkpoint import (Checkpoint, checkpoint_exists, checkpoint_paths, config_from_json, config_to_json, load_checkpoint,
                          read_checkpoint_header, save_checkpoint)
 from .loop import (SCHEDULERS, FitConfig, FitResult, StepContext, fit, make_optimizer, make_scheduler, seeded,
@@ -16,4 +19,5 @@ from .loop import (SCHEDULERS, FitConfig, FitResult, StepContext, fit, make_opti
 
 __all__ = ["SCHEDULERS", "FitConfig", "FitResult", "StepContext", "fit", "make_optimizer", "make_scheduler",
            "seeded", "warmup_cosine", "Checkpoint", "checkpoint_exists", "checkpoint_paths", "config_from_json", "config_to_json",
-           "load_checkpoint", "read_checkpoint_header", "save_checkpoint"]
+           "load_checkpoint", "read_checkpoint_header", "save_checkpoint",
+           "load_or_train", "saved_provenance"]
