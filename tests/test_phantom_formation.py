@@ -215,3 +215,25 @@ def test_chapter_1_figures():
     with pytest.raises(ValueError, match="CMC3 has no erosion"):
         phantom_viz.grade_ladders(8, joint="CMC3", size=512)
     plt.close("all")
+
+
+def test_model_input_ladders_show_the_scorers_crop_and_how_far_each_grade_is_from_healthy():
+    """Chapter 5's ladder: each panel is the scorer's evaluation crop, titled by its distance from grade 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rheumabook.scoring import crop_joints
+    from rheumabook.viz import phantom as phantom_viz
+
+    fig, diffs = phantom_viz.model_input_ladders(8, ["PIP3"], size=512, crop_size=32)
+    assert sum(bool(ax.images) for ax in fig.axes) == 6
+    assert list(diffs["grade"]) == list(range(6)) and diffs["mean_abs_diff"].iloc[0] == 0.0
+    # the panel of grade 0 is the scorer's evaluation crop of the healthy joint, computed here independently
+    rad = phantom.render(8, size=512, truth=uniform_truth(erosion=0, jsn=0))
+    box = rad.boxes[(rad.boxes["hand"] == "left") & (rad.boxes["joint"] == "PIP3")]
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), crop_joints(rad.image, box, size=32)[0])
+    # a collapsed joint (5) changes the crop more than one discrete erosion (1) does
+    assert diffs["mean_abs_diff"].iloc[5] > diffs["mean_abs_diff"].iloc[1] > 0.0
+    plt.close("all")

@@ -376,3 +376,35 @@ def test_expected_totals_sum_each_sites_mean_grade(pipe, films):
     assert result.expected_totals["total_expected"] == pytest.approx(by_hand, rel=1e-9)
     table = totals_table([result], expected=True)
     assert table["total_expected"].iloc[0] == pytest.approx(by_hand) and table["total_sharp"].iloc[0] == result.totals["total_sharp"]
+
+
+def test_calibration_is_fitted_on_the_pipelines_own_boxes(models_dir, films):
+    """fit_calibration: the balanced probabilities of the pipeline's own crops, every strength tried against the truth."""
+    from rheumabook.scoring.calibration import TAU_GRID
+
+    base = RheumaVIT.from_folder(models_dir, profile="quick")
+    priors = {"erosion": {"natural": [0.5, 0.2, 0.1, 0.1, 0.05, 0.05], "sampled": [1 / 6] * 6},
+              "jsn": {"natural": [0.6, 0.1, 0.1, 0.1, 0.1], "sampled": [0.2] * 5}}
+    scorer = scoring.Scorer(base.scorer.models, base.scorer.config, priors={k: dict(v) for k, v in priors.items()})
+    calibrated = RheumaVIT(base.localizer, base.localizer_config, scorer, grades="calibrated")
+    plain = [RheumaVIT(base.localizer, base.localizer_config, scorer).score(f.image).table for f in films]
+    fitted = calibrated.fit_calibration([f.image for f in films], [f.truth for f in films])
+    assert calibrated.grades == "calibrated"  # the fit scored balanced grades and left the pipeline as it was
+    for kind in ("erosion", "jsn"):
+        cols = [f"p_{kind}_{g}" for g in range(MAX_SCORE[kind] + 1)]
+        rows = pd.concat([t.merge(f.truth, on=["hand", "joint"], suffixes=("", "_true")) for t, f in zip(plain, films)])
+        rows = rows[rows[kind].notna() & rows[f"{kind}_true"].notna()]
+        p, y = rows[cols].to_numpy(np.float64), rows[f"{kind}_true"].astype(int).to_numpy()
+        nat, samp = np.array(priors[kind]["natural"]), np.array(priors[kind]["sampled"])
+        bias = [float(np.mean(scoring.prior_adjusted(p, nat, samp, tau=t).argmax(axis=1) - y)) for t in TAU_GRID]
+        best = max((t for t, b in zip(TAU_GRID, bias) if np.isclose(abs(b), min(map(abs, bias)))))
+        assert scorer.tau(kind) == best
+        np.testing.assert_allclose(fitted.loc[fitted["kind"] == kind, "bias_per_joint"], bias, atol=1e-12)
+        # the calibrated pipeline scores with the fitted strength from now on
+        table = calibrated.score(films[0].image).table
+        has = table[kind].notna().to_numpy()
+        np.testing.assert_allclose(table.loc[has, cols].to_numpy(),
+                                   scoring.prior_adjusted(plain[0].loc[has, cols].to_numpy(), nat, samp, tau=best),
+                                   atol=1e-5)
+    with pytest.raises(ValueError, match="one reference table per image"):
+        calibrated.fit_calibration([films[0].image], [])

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import pearsonr
+from scipy.stats import pearsonr, ttest_1samp
 
 from rheumabook.stats import totals_agreement
 
@@ -18,6 +18,10 @@ def test_totals_agreement_hand_computed():
     assert got["bias"] == pytest.approx(2.0) and got["sd"] == pytest.approx(sd)
     assert (got["lower"], got["upper"]) == pytest.approx((2 - 1.96 * sd, 2 + 1.96 * sd))
     assert got["r"] == pytest.approx(pearsonr(pred, truth)[0])
+    # the bias's interval is the one-sample t-interval of the differences (scipy's, independently)
+    ci = ttest_1samp(pred - truth, 0.0).confidence_interval(0.95)
+    assert (got["bias_low"], got["bias_high"]) == pytest.approx((ci.low, ci.high))
+    assert got["bias_high"] - got["bias"] == pytest.approx(3.182446 * sd / 2, rel=1e-6)  # t(3) = 3.1824
     assert (got["healthy_n"], got["healthy_median"]) == (2, 4.0)  # true totals 0 and 2 are <= 5
     assert math.isnan(totals_agreement(pred, np.array([9, 9, 9, 9]))["healthy_median"])
     with pytest.raises(ValueError, match="equal-length"):

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from ..data.images import working_image
-from ..joints import HANDS, JOINTS, SCORE_KINDS, applies, mirror_boxes_x
+from ..joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, applies, mirror_boxes_x
 from ..schema import BOX_COLUMNS
 from ..seam import SeamConfig
 from .checks import HAND_CHOICES, InputError, Source, check_radiograph, load_input, source_name
@@ -197,6 +197,41 @@ class RheumaVIT:
             bar.update(len(chunk))
         bar.close()
         return out
+
+    def fit_calibration(self, images: Sequence[Source], references: Sequence[pd.DataFrame], *, source: str = "truth",
+                        progress: bool = False) -> pd.DataFrame:
+        """Fit the calibrated grades' strength on this pipeline's own boxes (`Scorer.fit_calibration_to`).
+
+        images: radiographs set aside for it (never trained on, never reported); references: one
+        table per image with hand, joint, erosion and jsn (a phantom's truth, or experts' labels:
+        `source` names which). The grades that sum to a true total depend on the crops: the
+        localiser's boxes sit looser than the true ones, so a strength fitted on true-box crops does
+        not carry over (chapter 7 measures both). The scorer keeps the strength: every pipeline
+        built on it, and its calibrated grades, use it from then on. Returns `Scorer.calibration_table()`.
+        """
+        if len(images) != len(references) or not len(images):
+            raise ValueError(f"fit_calibration needs one reference table per image and at least one image; got "
+                             f"{len(images)} images and {len(references)} tables")
+        grades, self.grades = self.grades, "balanced"  # the fit starts from the balanced probabilities
+        try:
+            results = self.score_many(images, names=[f"calibration {i}" for i in range(len(images))],
+                                      progress=progress)
+        finally:
+            self.grades = grades
+        proba, labels = {k: [] for k in SCORE_KINDS}, {k: [] for k in SCORE_KINDS}
+        for result, reference in zip(results, references):
+            missing = {"hand", "joint", *SCORE_KINDS} - set(reference.columns)
+            if missing:
+                raise ValueError(f"a reference table lacks the columns {sorted(missing)}")
+            rows = result.table.merge(reference[["hand", "joint", *SCORE_KINDS]], on=["hand", "joint"],
+                                      how="left", suffixes=("", "_reference"))
+            for kind in SCORE_KINDS:
+                scored = rows[f"p_{kind}_0"].notna().to_numpy()
+                proba[kind].append(rows.loc[scored, [f"p_{kind}_{g}" for g in range(MAX_SCORE[kind] + 1)]]
+                                   .to_numpy(np.float64))
+                labels[kind].append(rows.loc[scored, f"{kind}_reference"].fillna(-1).astype(int).to_numpy())
+        return self.scorer.fit_calibration_to({k: np.concatenate(v) for k, v in proba.items()},
+                                              {k: np.concatenate(v) for k, v in labels.items()}, source)
 
     def _batch(self, chunk: list[tuple[Source, str]], hands: str, errors: str, keep_image: bool,
                check_orientation: bool) -> list[Union[PipelineResult, Failure]]:

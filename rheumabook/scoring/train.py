@@ -145,13 +145,23 @@ class Scorer:
         of every strength tried, one row per (kind, tau), with the chosen one marked; `calibration_table`
         gives the same from the priors a saved scorer keeps.
         """
+        proba = self.predict_proba(crops.crops, device=device)
+        return self.fit_calibration_to(proba, {kind: crops.labels(kind, source) for kind in proba}, source)
+
+    def fit_calibration_to(self, proba: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                           source: str) -> pd.DataFrame:
+        """`fit_calibration` from balanced probabilities scored elsewhere: proba[kind] (N, G), labels[kind] (N,).
+
+        The pipeline fits on its own boxes this way (`pipeline.RheumaVIT.fit_calibration`): the
+        strength a total needs depends on the crops the scorer is given, not only on the scorer.
+        """
         from .calibration import fit_tau
 
-        for kind, proba in self.predict_proba(crops.crops, device=device).items():
+        for kind, p in proba.items():
             priors = self.priors[kind]
-            tau, bias = fit_tau(proba, crops.labels(kind, source), np.asarray(priors["natural"]),
-                                np.asarray(priors["sampled"]))
-            self.priors[kind] = {**priors, "tau": tau, "tau_source": source, "tau_sites": int(len(crops)),
+            tau, bias = fit_tau(p, labels[kind], np.asarray(priors["natural"]), np.asarray(priors["sampled"]))
+            self.priors[kind] = {**priors, "tau": tau, "tau_source": source,
+                                 "tau_sites": int((np.asarray(labels[kind]) >= 0).sum()),
                                  "tau_bias": [float(b) for b in bias]}
         return self.calibration_table()
 

@@ -7,6 +7,9 @@
   -> collimation, markers and ruler -> the stored image.
 - `grade_ladders`: erosion 0-5 and JSN 0-4 at one joint of one patient, side by side (every other
   site healthy, same pose, exposure and noise), so what changes between panels is the damage.
+- `model_input_ladders` (chapter 5): the same ladders of one kind for several joints, each panel
+  the crop the scorer sees (its evaluation crop at its input size), with how far each crop is from
+  the healthy one in grey levels: which grades a model at that resolution can tell apart at all.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import numpy as np
 
 from .radiograph import display_range, zoom_joint
 
-__all__ = ["FORMATION_PANELS", "hand_region", "show_anatomy", "formation_figure", "grade_ladders"]
+__all__ = ["FORMATION_PANELS", "hand_region", "show_anatomy", "formation_figure", "grade_ladders",
+           "model_input_ladders"]
 
 FORMATION_PANELS: tuple[tuple[str, str], ...] = (
     ("bone_outer_mm", "1a path through bone (mm)"),
@@ -115,6 +119,22 @@ def formation_figure(radiograph: Any, stages: dict, region: Optional[Sequence[in
     return fig
 
 
+def _with_grade(seed: int, hand: str, joint: str, kind: str, grade: int, size: int) -> Any:
+    """`phantom.render(seed)` with every site healthy but `joint` of `hand` at `grade` of `kind`.
+
+    The pose, exposure and noise do not depend on the truth, so two grades differ only in the damage.
+    """
+    from .. import phantom
+    from ..data import uniform_truth
+    from ..joints import applies
+
+    if not applies(joint, kind):
+        raise ValueError(f"{joint} has no {kind} score; pick a site that has both (e.g. MCP2, PIP3)")
+    truth = uniform_truth(erosion=0, jsn=0)
+    truth.loc[(truth["hand"] == hand) & (truth["joint"] == joint), kind] = grade
+    return phantom.render(seed, size=size, truth=truth)
+
+
 def grade_ladders(seed: int, hand: str = "right", joint: str = "MCP2", *, size: int = 2048, context: float = 2.2,
                   panel_size: float = 1.9):
     """Erosion 0-5 (top row) and JSN 0-4 (bottom row) at one joint of one patient, every other site healthy.
@@ -125,22 +145,15 @@ def grade_ladders(seed: int, hand: str = "right", joint: str = "MCP2", *, size: 
     import matplotlib.pyplot as plt
 
     from .. import phantom
-    from ..data import uniform_truth
-    from ..joints import applies
 
     fig, axes = plt.subplots(2, 6, figsize=(6 * panel_size, 2 * panel_size + 0.9))
     for row, (kind, top) in enumerate((("erosion", 5), ("jsn", 4))):
-        if not applies(joint, kind):
-            raise ValueError(f"{joint} has no {kind} score; pick a site that has both (e.g. MCP2, PIP3)")
         for g in range(6):
             ax = axes[row, g]
             if g > top:
                 ax.set_axis_off()
                 continue
-            truth = uniform_truth(erosion=0, jsn=0)
-            at = (truth["hand"] == hand) & (truth["joint"] == joint)
-            truth.loc[at, kind] = g
-            rad = phantom.render(seed, size=size, truth=truth)
+            rad = _with_grade(seed, hand, joint, kind, g, size)
             zoom_joint(ax, rad.image, rad.box(hand, joint), context=context, draw_box=False,
                        title=f"{'erosion' if kind == 'erosion' else 'JSN'} {g}")
     plates = " (an adolescent: the thin dark lines across the bone ends are open growth plates)" \
@@ -149,3 +162,43 @@ def grade_ladders(seed: int, hand: str = "right", joint: str = "MCP2", *, size: 
                  f"{phantom.FIELD_WIDTH_MM / size:.3f} mm/pixel){plates}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def model_input_ladders(seed: int, joints: Sequence[str], *, kind: str = "erosion", size: int = 1400,
+                        crop_size: int = 64, factor: float = 2.5, hand: str = "left", panel_size: float = 1.25):
+    """Every grade of `kind` at each of `joints` as the scorer sees it: its evaluation crop at its input size.
+
+    One row per joint, one panel per grade (`_with_grade`: the same patient, pose and noise; every
+    other site healthy). Each crop is `scoring.crop_joints` of the `size`-px film at area `factor`,
+    resized to `crop_size` px, on one grey scale (0-255) so panels compare. Its title gives the mean
+    |crop - grade-0 crop| in grey levels: a grade whose crop differs from a healthy one by a
+    fraction of a grey level is one that no model at this resolution can tell from healthy.
+    Returns (figure, DataFrame joint, grade, mean_abs_diff).
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from ..joints import MAX_SCORE
+    from ..scoring import crop_joints
+
+    top = MAX_SCORE[kind]
+    fig, axes = plt.subplots(len(joints), top + 1, figsize=((top + 1) * panel_size, len(joints) * panel_size + 0.6),
+                             squeeze=False)
+    rows = []
+    for r, joint in enumerate(joints):
+        healthy = None
+        for g in range(top + 1):
+            rad = _with_grade(seed, hand, joint, kind, g, size)
+            box = rad.boxes[(rad.boxes["hand"] == hand) & (rad.boxes["joint"] == joint)]
+            crop = crop_joints(rad.image, box, factor=factor, size=crop_size)[0].astype(np.float64)
+            healthy = crop if healthy is None else healthy
+            diff = float(np.abs(crop - healthy).mean())
+            rows.append({"joint": joint, "grade": g, "mean_abs_diff": diff})
+            ax = axes[r, g]
+            ax.imshow(crop, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"{joint} {g}" + (f": {diff:.2f}" if g else ""), fontsize=7)
+            ax.set_axis_off()
+    fig.suptitle(f"{kind} 0-{top} at the scorer's input ({crop_size} px crops of a {size}-px film); "
+                 f"title: grade, mean |difference from grade 0| in grey levels", fontsize=8)
+    fig.tight_layout()
+    return fig, pd.DataFrame(rows)
