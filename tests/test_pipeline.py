@@ -408,3 +408,5 @@ def test_calibration_is_fitted_on_the_pipelines_own_boxes(models_dir, films):
                                    atol=1e-5)
     with pytest.raises(ValueError, match="one reference table per image"):
         calibrated.fit_calibration([films[0].image], [])
+    with pytest.raises(ValueError, match=r"lacks the columns \['jsn'\]"):
+        calibrated.fit_calibration([films[0].image], [films[0].truth.drop(columns="jsn")])

@@ -212,6 +212,10 @@ class RheumaVIT:
         if len(images) != len(references) or not len(images):
             raise ValueError(f"fit_calibration needs one reference table per image and at least one image; got "
                              f"{len(images)} images and {len(references)} tables")
+        for reference in references:  # refused before any film is scored
+            missing = {"hand", "joint", *SCORE_KINDS} - set(reference.columns)
+            if missing:
+                raise ValueError(f"a reference table lacks the columns {sorted(missing)}")
         grades, self.grades = self.grades, "balanced"  # the fit starts from the balanced probabilities
         try:
             results = self.score_many(images, names=[f"calibration {i}" for i in range(len(images))],
@@ -220,9 +224,6 @@ class RheumaVIT:
             self.grades = grades
         proba, labels = {k: [] for k in SCORE_KINDS}, {k: [] for k in SCORE_KINDS}
         for result, reference in zip(results, references):
-            missing = {"hand", "joint", *SCORE_KINDS} - set(reference.columns)
-            if missing:
-                raise ValueError(f"a reference table lacks the columns {sorted(missing)}")
             rows = result.table.merge(reference[["hand", "joint", *SCORE_KINDS]], on=["hand", "joint"],
                                       how="left", suffixes=("", "_reference"))
             for kind in SCORE_KINDS:

@@ -26,7 +26,7 @@
 from . import backbones
 from .augment import AUGMENT_SETS, augment_crops, augmentations, paper_augmentations, standardize_crops, to_unit
 from .compare import ENSEMBLE_MEMBERS, comparison_config, ensemble, run_comparison
-from .crops import EVAL_FACTOR, TRAIN_FACTOR_RANGE, crop_joints, crop_windows, draw_factors
+from .crops import EVAL_FACTOR, TRAIN_FACTOR_RANGE, crop_joints, crop_windows, draw_factors, shifted_boxes
 from .calibration import TAU_GRID, expected_grade, fit_tau, label_prior, prior_adjusted, sampled_prior
 from .curve import curve_sizes, learning_curve
 from .table1 import EXPERTS, MAJORITY, ONE_VS_TWO, REFERENCES, Table1, on_sites, paper_table, table1
@@ -43,7 +43,7 @@ from .train import (CHECKPOINT_FORMAT, TRANSFORMER_FAMILIES, Scorer, build_score
                     schedule_for, scorer_provenance, train_model, train_scorer)
 
 __all__ = [
-    "crop_joints", "crop_windows", "draw_factors", "EVAL_FACTOR", "TRAIN_FACTOR_RANGE",
+    "crop_joints", "crop_windows", "draw_factors", "shifted_boxes", "EVAL_FACTOR", "TRAIN_FACTOR_RANGE",
     "ScoringModel", "idx_pool", "num_classes",
     "smoothed_targets", "focal_loss", "MISSING",
     "LABEL_SOURCES", "TRAIN_DRAWS", "STREAM", "STREAM_PREFIX", "site_labels", "CropSet", "crop_set", "ScoringData",
