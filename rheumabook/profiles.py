@@ -362,6 +362,28 @@ class PretrainConfig(RunConfig):
 
 
 @dataclass(frozen=True)
+class LabelEfficiencyPlan:
+    """Chapter 6's label-efficiency runs (`pretrain.efficiency_runs`): does pretraining help when labels are few?
+
+    sizes: labelled training patients of each point (the first n of chapter 5's training patients,
+    the chapter's own first; 0 = all of them). seeds: fine-tuning seeds of every point, both arms.
+    frozen_epochs / unfrozen_epochs: each run's two stages (chapter 5's learning rates); epochs stay
+    fixed across sizes, so a larger set also means more optimisation steps, as in chapter 5's curve.
+    """
+
+    sizes: tuple[int, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    frozen_epochs: int = 1
+    unfrozen_epochs: int = 11
+
+    def __post_init__(self) -> None:
+        if not self.sizes or min(self.sizes) < 0 or not self.seeds:
+            raise ValueError(f"need patient counts >= 0 (0 = all) and at least one seed; got {self.sizes}, {self.seeds}")
+        if self.frozen_epochs < 0 or self.unfrozen_epochs < 0 or self.frozen_epochs + self.unfrozen_epochs < 1:
+            raise ValueError(f"need epochs >= 0 and at least one in all; got {self.frozen_epochs}, {self.unfrozen_epochs}")
+
+
+@dataclass(frozen=True)
 class Profile:
     """Sizes and budgets of one profile, one field per stage. Chapters read these; nothing else hard-codes them.
 
@@ -375,6 +397,7 @@ class Profile:
     scoring: ScoringConfig  # chapter 5: the joint-scoring model and its training run
     scoring_comparison: ScoringPlan  # chapter 5: the Table 3 backbone comparison
     pretrain: PretrainConfig  # chapter 6: self-supervised pretraining of the scoring backbone
+    label_efficiency: LabelEfficiencyPlan  # chapter 6: fine-tuning with and without it on few labels
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. a smaller data set for a test)."""
@@ -421,6 +444,9 @@ QUICK = Profile(
         train_patients=192, curve_patients=(24, 36, 48, 96), calibration_patients=48),
     pretrain=PretrainConfig(n_radiographs=40, render_size=1400, decoder_channels=(64, 32, 16, 8, 8), epochs=3,
                             batch_size=32, lr=2e-3),
+    # the quick profile's "all" is the chapter's own 48 labelled training patients (its 144 stream patients would
+    # cost 4x more per run); 24 runs (4 sizes x 3 seeds x 2 arms) at half chapter 5's epochs fit chapter 6's budget
+    label_efficiency=LabelEfficiencyPlan(sizes=(10, 20, 40, 48), frozen_epochs=1, unfrozen_epochs=5),
 )
 
 # The full profile is the quick one at paper scale: only what differs is written.
@@ -442,6 +468,7 @@ FULL = QUICK.replace(
     ), frozen_epochs=10, unfrozen_epochs=30, train_patients=400, curve_patients=(25, 50, 100, 200),
         calibration_patients=50),
     pretrain=PretrainConfig(),  # the paper's 3818 external radiographs, as phantoms at the data set's size
+    label_efficiency=LabelEfficiencyPlan(sizes=(10, 20, 40, 100, 0), frozen_epochs=10, unfrozen_epochs=30),
 )
 
 PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}

@@ -169,3 +169,23 @@ def test_seam_explorer_splits_with_the_chosen_seam_config(monkeypatch):
     opening = next(c for c in widget.children[2].children if c.description == "opening")
     opening.value = 0
     assert configs[-1] == seam.SeamConfig(opening=0)
+
+
+def test_heat_overlay_grid_outlines_the_lesion_and_marks_each_maps_peak():
+    crops = np.zeros((2, 16, 16))
+    heat = np.zeros((2, 16, 16))
+    heat[0, 3, 12] = heat[1, 10, 5] = 1.0  # peaks at (x 12, y 3) and (x 5, y 10)
+    lesion = np.zeros((2, 16, 16), bool)
+    lesion[0, 2:5, 11:14] = True  # only the first crop has a lesion
+    fig = viz.heat_overlay_grid(crops, {"map": heat}, outlines=lesion, peaks=True)
+    axes = np.asarray(fig.axes).reshape(2, 2)
+    marks = [[tuple(np.ravel(line.get_data())) for line in ax.lines if line.get_marker() == "x"] for ax in axes[1]]
+    assert marks == [[(12, 3)], [(5, 10)]] and not axes[0, 0].lines  # the crop row has no peak
+    magenta = to_rgba("magenta")
+    outlined = [any(np.allclose(c, magenta) for coll in ax.collections for c in np.atleast_2d(coll.get_edgecolor()))
+                for ax in axes[:, 0]] + [any(np.allclose(c, magenta) for coll in ax.collections
+                                             for c in np.atleast_2d(coll.get_edgecolor())) for ax in axes[:, 1]]
+    assert outlined == [True, True, False, False]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one \\(H, W\\) mask per crop"):
+        viz.heat_overlay_grid(crops, {"map": heat}, outlines=lesion[0])

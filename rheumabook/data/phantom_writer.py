@@ -22,7 +22,7 @@ from ..schema import BOX_COLUMNS, BOXES_COLUMNS, SCORES_COLUMNS, TRUTH_COLUMNS
 from .dataset import LAYOUT_VERSION, write_png
 from .tables import sort_rows
 
-__all__ = ["patient_ids", "phantom_streams", "generator_fingerprint", "write_phantom_dataset"]
+__all__ = ["patient_ids", "phantom_streams", "generator_fingerprint", "write_phantom_dataset", "dataset_lesions"]
 
 
 def patient_ids(n_patients: int) -> list[str]:
@@ -206,3 +206,37 @@ def _phantom_info(tables: Mapping[str, pd.DataFrame], *, seed: int, n_patients: 
         "hands": "the patient's hands; on the PA radiograph the patient's right hand is on the image's left",
         "box_format": "x_min, y_min, x_max, y_max in pixels of the patient's image",
     }
+
+
+def dataset_lesions(dataset: Any, patient_ids: Optional[Sequence[str]] = None, *, progress: bool = False) -> pd.DataFrame:
+    """The lesion geometry of a written phantom data set's radiographs (`phantom.lesion_geometry`; chapter 6).
+
+    Each patient's radiograph is re-drawn from its recorded render seed and the data set's size and
+    render options, without rendering pixels. patient_ids: which (default: all). Returns one row per
+    (patient, hand, site, kind) where the kind is scored: patient_id, then `phantom.LESION_COLUMNS`
+    (polygons in pixels of the patient's image). Refuses real data (nobody knows where its lesions
+    are) and a data set written by other phantom code (its polygons would not match its images).
+    """
+    from tqdm.auto import tqdm
+
+    from .. import phantom
+
+    if not getattr(dataset, "is_phantom", False):
+        raise ValueError("lesion geometry exists only for phantom data sets: a real radiograph's lesions are unknown")
+    written = dataset.info.get("generator_fingerprint")
+    if written != generator_fingerprint():
+        raise ValueError(f"this phantom data set was written by other phantom code (fingerprint {written}, now "
+                         f"{generator_fingerprint()}): write it again (data.chapter_dataset does) before asking "
+                         "where its lesions are")
+    info = dataset.patient_info.set_index("patient_id")
+    wanted = list(dataset.patients if patient_ids is None else dict.fromkeys(str(p) for p in patient_ids))
+    unknown = [p for p in wanted if p not in info.index]
+    if unknown:
+        raise ValueError(f"patients not in the data set: {unknown[:5]}")
+    options = dict(dataset.info.get("render_options") or {})
+    size = dataset.info.get("size")
+    if size is not None:
+        options["size"] = int(size)
+    tables = [phantom.lesion_geometry(int(info.at[pid, "render_seed"]), **options).assign(patient_id=pid)
+              for pid in tqdm(wanted, desc="lesion geometry", disable=not progress)]
+    return pd.concat(tables, ignore_index=True)[["patient_id", *phantom.LESION_COLUMNS]]

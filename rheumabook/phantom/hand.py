@@ -206,7 +206,7 @@ def _build_joints(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, i
         closure = jsn_closure(jsn[site], g, rnd(site)[10:12])
         ext_h[i] = (closure[0] / 2.0, closure[1] / 2.0)
         ext_b[i + 1] = (closure[0] / 2.0, closure[1] / 2.0)
-        geo.cuts += finger_erosions(jg, ero[site], rnd(site))
+        geo.erode(site, finger_erosions(jg, ero[site], rnd(site)))
         geo.sclerosis += jsn_sclerosis(jg, jsn[site], closure)
         geo.osteopenia += osteopenia(jc, jg.half_box, ero[site], jsn[site])
     return origins, ext_b, ext_h
@@ -225,7 +225,7 @@ def _build_cmc(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int]
     if cmc_site is not None:
         geo.boxes[cmc_site] = (cmc_c, cmc.half_box)
     if cmc_site == "CMC1":
-        geo.cuts += finger_erosions(cmc, ero["CMC1"], rnd("CMC1"))
+        geo.erode("CMC1", finger_erosions(cmc, ero["CMC1"], rnd("CMC1")))
     if cmc_site is not None:
         geo.osteopenia += osteopenia(cmc_c, cmc.half_box, ero[cmc_site], jsn[cmc_site])
 

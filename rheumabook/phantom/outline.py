@@ -164,4 +164,10 @@ class HandGeo:
     envelope: list = field(default_factory=list)  # points bounding the soft tissue
     joints: dict = field(default_factory=dict)  # site -> JointGeo (finger joints, CMC)
     boxes: dict = field(default_factory=dict)  # site -> (centre, (half_x, half_y)) in mm
+    erosions: dict = field(default_factory=dict)  # site -> its outlines in `cuts` (`lesions` reads them)
+
+    def erode(self, site: str, cuts: list[np.ndarray]) -> None:
+        """Add erosion outlines of `site` to `cuts` (drawn) and to ``erosions[site]`` (the truth's geometry)."""
+        self.cuts += cuts
+        self.erosions.setdefault(site, []).extend(cuts)
 

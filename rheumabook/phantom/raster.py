@@ -14,7 +14,7 @@ drawing puts pixel i's centre at i, hence the - 0.5 when drawing.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Iterator, Optional
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ from .markers import draw_markers
 from .outline import HandGeo
 from .thickness import add_compact_bone, add_long_bone, soft_tissue_thickness
 
-__all__ = ["render_image"]
+__all__ = ["render_image", "placed_hands"]
 
 def _to_px(pts: np.ndarray, m: np.ndarray, origin: np.ndarray) -> np.ndarray:
     """Hand-frame mm -> image pixels (float)."""
@@ -172,6 +172,25 @@ def render_image(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float, d
     return image, boxes, meta
 
 
+def placed_hands(d: dict, truth: pd.DataFrame, W: int, H: int,
+                 spacing: float) -> Iterator[tuple[str, HandGeo, np.ndarray, np.ndarray, dict]]:
+    """Each hand's geometry (hand frame, mm) and its placement in the image, in HANDS order.
+
+    d, truth, W, H, spacing: as `render_image` takes them. Yields (hand, geo, m, origin, info):
+    `_to_px(points, m, origin)` maps the hand frame to image pixels (pixel-edge coordinates, as the
+    boxes); info as `_place_hand` returns it. Draws nothing: what `render_image` rasterises, and what
+    `lesions.lesion_geometry` reads the truth's geometry from.
+    """
+    ero = truth["erosion"].fillna(0).to_numpy(dtype=int).reshape(len(HANDS), len(JOINTS))
+    jsn = truth["jsn"].fillna(0).to_numpy(dtype=int).reshape(len(HANDS), len(JOINTS))
+    for hi, hand in enumerate(HANDS):
+        scores = {j: (int(ero[hi, ji]), int(jsn[hi, ji])) for ji, j in enumerate(JOINTS)}
+        pose = d["pose"][hand]
+        geo = build_hand(scores, pose, d["length_factor"], d["damage"][hi])
+        m, origin, info = _place_hand(geo, hand, pose, W, H, spacing)
+        yield hand, geo, m, origin, info
+
+
 def _rasterize_hands(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: float) -> dict:
     """Both hands' geometry, placed and drawn: the density and soft-tissue layers, boxes and per-hand meta.
 
@@ -186,15 +205,10 @@ def _rasterize_hands(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: floa
     Hq, Wq = -(-H // qs), -(-W // qs)
     soft = np.zeros((Hq, Wq), np.uint8)
     layers = _DamageLayers(H, W)
-    ero = truth["erosion"].fillna(0).to_numpy(dtype=int).reshape(len(HANDS), len(JOINTS))
-    jsn = truth["jsn"].fillna(0).to_numpy(dtype=int).reshape(len(HANDS), len(JOINTS))
     out = {"outer": outer, "inner": inner, "soft": soft, "soft_factor": qs, "box_rows": [], "extents": {},
            "pose": {}, "joints": {}, "bones": {}}
-    for hi, hand in enumerate(HANDS):
-        scores = {j: (int(ero[hi, ji]), int(jsn[hi, ji])) for ji, j in enumerate(JOINTS)}
+    for hand, geo, m, origin, info in placed_hands(d, truth, W, H, spacing):
         pose = d["pose"][hand]
-        geo = build_hand(scores, pose, d["length_factor"], d["damage"][hi])
-        m, origin, info = _place_hand(geo, hand, pose, W, H, spacing)
         _draw_hand(outer, inner, soft, layers, geo, m, origin, np.array([Wq / W, Hq / H]), info["scale"] / spacing)
         k = info["scale"] / spacing
         out["bones"][hand] = _bone_labels(geo, m, origin)

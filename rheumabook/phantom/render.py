@@ -269,6 +269,23 @@ def _render(seed: int | np.random.Generator, size: Any, dtype: Any, truth: Optio
     """`render`'s body; `stages` (a dict or None) receives the intermediate images (`formation_stages`)."""
     size = _check_size(size)
     dt = _check_dtype(dtype)
+    d, truth, severity, opts = _draws(seed, size, truth, options)
+    W, H = size, int(round(size * ASPECT))
+    spacing = FIELD_WIDTH_MM / W
+    image, boxes, meta = render_image(d, truth, W, H, spacing, dt, opts, stages)
+    meta["seed"] = int(seed) if not isinstance(seed, np.random.Generator) else None
+    meta["size"] = (H, W)
+    meta["severity"] = None if severity is None else float(severity)
+    return Radiograph(image=image, boxes=boxes, truth=truth, pixel_spacing_mm=spacing, meta=meta)
+
+
+def _draws(seed: int | np.random.Generator, size: int, truth: Optional[pd.DataFrame],
+           options: dict) -> tuple[dict, pd.DataFrame, Optional[float], dict]:
+    """Checked options, truth and seed, then every draw of one radiograph: (d, truth, severity, opts).
+
+    size: the checked image width. The draws come in a fixed order that depends neither on the
+    truth nor on the options (`render`); `render` and `lesions.lesion_geometry` share them.
+    """
     opts = _check_options(options)
     if truth is not None:
         truth = _radiograph_truth(truth)
@@ -278,11 +295,7 @@ def _render(seed: int | np.random.Generator, size: Any, dtype: Any, truth: Optio
         rng = np.random.default_rng(int(seed))
     else:
         raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
-
-    W, H = size, int(round(size * ASPECT))
-    spacing = FIELD_WIDTH_MM / W
-    # ---- every draw, in a fixed order that does not depend on the truth or the options
-    d = _draw(rng, W, H)
+    d = _draw(rng, size, int(round(size * ASPECT)))
     if truth is None:
         # the disease model's last draws; sample_patient also tells the severity (sample_truth does not)
         patient = disease.sample_patient(rng)
@@ -290,12 +303,7 @@ def _render(seed: int | np.random.Generator, size: Any, dtype: Any, truth: Optio
     else:
         severity = truth.attrs.get("severity")
     _fix_drawn(d, opts)
-
-    image, boxes, meta = render_image(d, truth, W, H, spacing, dt, opts, stages)
-    meta["seed"] = int(seed) if not isinstance(seed, np.random.Generator) else None
-    meta["size"] = (H, W)
-    meta["severity"] = None if severity is None else float(severity)
-    return Radiograph(image=image, boxes=boxes, truth=truth, pixel_spacing_mm=spacing, meta=meta)
+    return d, truth, severity, opts
 
 
 def _radiograph_truth(truth: pd.DataFrame) -> pd.DataFrame:

@@ -149,23 +149,24 @@ def _wrist_erosions(geo: HandGeo, carpal_polys: dict[str, np.ndarray], ero: dict
     ucx, uh, utop = ULNA
     sx = _styloid_x()
     x0, x1 = RADIUS_X
-    geo.cuts += wrist_bites([carpal_polys[n][k] for n, k in (("scaphoid", 12), ("scaphoid", 36), ("lunate", 40),
-                                                         ("capitate", 16), ("trapezium", 4), ("trapezoid", 30))],
-                       ero["wrist"], rnd("wrist"))
+    geo.erode("wrist", wrist_bites([carpal_polys[n][k] for n, k in (("scaphoid", 12), ("scaphoid", 36), ("lunate", 40),
+                                                                ("capitate", 16), ("trapezium", 4), ("trapezoid", 30))],
+                                   ero["wrist"], rnd("wrist")))
     ulna_sites = ([sx + 0.9, -13.2], [sx - 0.2, -17.0], [sx + 3.1, -17.5], [ucx + 3.5, utop - 0.6],
                   [ucx - 1.0, utop], [sx - 0.2, -20.5])
-    geo.cuts += wrist_bites([np.array(p) for p in ulna_sites], ero["ulna"], rnd("ulna"))
+    geo.erode("ulna", wrist_bites([np.array(p) for p in ulna_sites], ero["ulna"], rnd("ulna")))
     rim = [np.array([x, float(radius_top(x)) + 0.2]) for x in (x1 - 1.5, 15.0, 9.0, 3.0, -2.0, x0 + 0.6)]
-    geo.cuts += wrist_bites(rim, ero["radiocarpal"], rnd("radiocarpal"))
+    geo.erode("radiocarpal", wrist_bites(rim, ero["radiocarpal"], rnd("radiocarpal")))
     # grade 5: collapse
     if ero["wrist"] == 5:
-        geo.cuts += wrist_bites([carpal_polys[n][k] for n, k in (("capitate", 40), ("lunate", 10), ("scaphoid", 24),
-                                                             ("hamate", 20))], 4, rnd("wrist")[::-1], 1.4)
+        geo.erode("wrist", wrist_bites([carpal_polys[n][k] for n, k in (("capitate", 40), ("lunate", 10),
+                                                                    ("scaphoid", 24), ("hamate", 20))],
+                                       4, rnd("wrist")[::-1], 1.4))
     if ero["ulna"] == 5:
-        geo.cuts.append(circle(np.array([ucx, utop]), uh * 0.95, 3.6, np.array([0.0, 1.0]), 24))
+        geo.erode("ulna", [circle(np.array([ucx, utop]), uh * 0.95, 3.6, np.array([0.0, 1.0]), 24)])
     if ero["radiocarpal"] == 5:
         xm = (x0 + x1) / 2.0
-        geo.cuts.append(circle(np.array([xm, float(radius_top(xm))]), 11.0, 3.4, unit_vector(-20.0), 28))
+        geo.erode("radiocarpal", [circle(np.array([xm, float(radius_top(xm))]), 11.0, 3.4, unit_vector(-20.0), 28)])
 
 
 def _wrist_boxes(geo: HandGeo) -> tuple[np.ndarray, np.ndarray]:

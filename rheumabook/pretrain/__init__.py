@@ -14,10 +14,13 @@ loss. Here:
 - compare.py: chapter 6's compositions: the scorer fine-tuned from the pretrained encoder, its
   effect on weighted accuracy with patient-bootstrap intervals, and where explanation maps put
   their mass (`rheumabook.explain`).
+- efficiency.py: label efficiency, fine-tuning with and without the pretrained encoder on few
+  labelled patients over several seeds, and its table with paired patient-bootstrap intervals.
 """
 from .compare import (grade_examples, heat_ratio_table, load_or_train_pretrained_scorer, pretrained_scoring_config,
-                      pretraining_effect, random_init_scorer)
+                      moved_crops, pretraining_effect, random_init_scorer, site_lesion_masks)
 from .corrupt import corrupt_crops, corruptions
+from .efficiency import ARMS, efficiency_runs, efficiency_sizes, efficiency_table
 from .train import (CHECKPOINT_FORMAT, ENCODER_FORMAT, Pretrained, load_or_pretrain, load_pretrained,
                     pretrain_encoder, pretrain_fingerprint, pretrain_seeds, pretraining_crops, reconstruction_l1,
                     save_pretrained)
@@ -29,5 +32,6 @@ __all__ = [
     "CHECKPOINT_FORMAT", "ENCODER_FORMAT", "pretrain_seeds", "pretraining_crops", "Pretrained", "reconstruction_l1",
     "pretrain_encoder", "save_pretrained", "load_pretrained", "pretrain_fingerprint", "load_or_pretrain",
     "pretrained_scoring_config", "load_or_train_pretrained_scorer", "random_init_scorer", "pretraining_effect",
-    "heat_ratio_table", "grade_examples",
+    "heat_ratio_table", "grade_examples", "site_lesion_masks", "moved_crops",
+    "ARMS", "efficiency_sizes", "efficiency_runs", "efficiency_table",
 ]

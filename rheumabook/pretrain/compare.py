@@ -11,6 +11,10 @@
   share of the crop (`explain.region_mass_ratio`; 1 = no preference), summarised by the mean with a
   patient-bootstrap interval.
 - `grade_examples`: a few held-out crops of each grade, for Fig. 5-style panels.
+- `site_lesion_masks`: the phantom's lesion of one kind at each held-out crop, as a mask in the
+  crop's pixels (`data.dataset_lesions`, `explain.lesion_masks`): the pointing game's target.
+- `moved_crops`: the same sites cropped around boxes moved at random, so the joint leaves the crop's
+  centre: the pointing game where "look at the middle" no longer finds the lesion by construction.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ from ..training import seeded
 from .train import Pretrained, load_or_pretrain
 
 __all__ = ["pretrained_scoring_config", "load_or_train_pretrained_scorer", "random_init_scorer",
-           "pretraining_effect", "heat_ratio_table", "grade_examples"]
+           "pretraining_effect", "heat_ratio_table", "grade_examples", "site_lesion_masks",
+           "moved_crops"]
 Device = Union[str, torch.device]
 
 
@@ -135,3 +140,53 @@ def grade_examples(test: Any, kind: str, *, source: str = "truth", per_grade: in
     sites = test.sites
     return pd.DataFrame([{"index": i, "grade": g, "patient_id": sites.at[i, "patient_id"], "hand": sites.at[i, "hand"],
                           "joint": sites.at[i, "joint"]} for i, g in picks])
+
+
+def site_lesion_masks(sites: pd.DataFrame, lesions: pd.DataFrame, kind: str, *, factor: float, size: int,
+                      margin: float = 0.0) -> np.ndarray:
+    """(N, size, size) bool: each crop's `kind` lesion (`data.dataset_lesions`) in the pixels of its crop.
+
+    sites: the N crops' table (patient_id, hand, joint and the box columns, as `CropSet.sites`).
+    lesions: `data.dataset_lesions` of their radiographs. factor, size: the crops' area enlargement
+    and side (`ScoringConfig.eval_factor`, `crop_size`); margin: dilation in crop pixels. A site
+    without a lesion of that kind (erosion grade 0, or a kind not scored there) gets an empty mask.
+    """
+    from ..explain import lesion_masks
+    from ..schema import BOX_COLUMNS
+
+    if kind not in SCORE_KINDS:
+        raise ValueError(f"kind must be one of {SCORE_KINDS}, got {kind!r}")
+    keys = ["patient_id", "hand", "joint"]
+    of_kind = lesions[lesions["kind"] == kind].drop_duplicates(keys).set_index(keys)["polygons"]
+    missing = set(map(str, sites["patient_id"])) - set(lesions["patient_id"].astype(str))
+    if missing:
+        raise ValueError(f"no lesion geometry for patients {sorted(missing)[:5]}: pass data.dataset_lesions of them")
+    polygons = [of_kind.get((str(p), h, j), []) for p, h, j in zip(sites["patient_id"], sites["hand"], sites["joint"])]
+    return lesion_masks(polygons, sites[list(BOX_COLUMNS)].to_numpy(float), factor=factor, size=size,
+                        hands=sites["hand"].tolist(), margin=margin)
+
+
+def moved_crops(dataset: Any, sites: pd.DataFrame, scoring: Any, *, shift: float, seed: int = 0
+                ) -> tuple[np.ndarray, pd.DataFrame]:
+    """The `sites` cropped around boxes moved by N(0, shift x box side) in x and y (`scoring.shifted_boxes`).
+
+    dataset: the data set holding their radiographs; sites: patient_id, hand, joint and the box
+    columns (e.g. `CropSet.sites`); scoring: the `ScoringConfig` (its eval_factor and crop_size).
+    Each crop is cut as `scoring.crop_joints` cuts the held-out crops (from `data.working_image`, a
+    right hand mirrored). Returns ((N, size, size) uint8 crops, the sites with their moved boxes), in
+    `sites`' order; the same seed moves the same boxes.
+    """
+    from ..data.images import working_image
+    from ..schema import BOX_COLUMNS
+    from ..scoring import crop_joints, shifted_boxes
+
+    if len(sites) == 0:
+        raise ValueError("no sites to crop")
+    moved = sites.reset_index(drop=True).copy()
+    moved[list(BOX_COLUMNS)] = shifted_boxes(moved[list(BOX_COLUMNS)].to_numpy(float), shift,
+                                             np.random.default_rng([int(seed), 18]))
+    crops = np.zeros((len(moved), scoring.crop_size, scoring.crop_size), np.uint8)
+    for pid, rows in moved.groupby("patient_id", sort=False):
+        crops[rows.index.to_numpy()] = crop_joints(working_image(dataset.image(pid)), rows,
+                                                   factor=scoring.eval_factor, size=scoring.crop_size)
+    return crops, moved

@@ -5,7 +5,7 @@
   2 x 2 patch merging (TinyViT's 3 x 3 depthwise convolution of stride 2: the footprint of one new token).
 - `reconstruction_figure`: corrupted / reconstructed / original crops of the pretraining (paper §3.3).
 - `heat_overlay_grid`: heat maps over joint crops, one row per kind of map, with the joint box outlined
-  (paper Fig. 5).
+  (paper Fig. 5), and for chapter 6's pointing game the lesion outlined and each map's peak marked.
 """
 from __future__ import annotations
 
@@ -147,12 +147,15 @@ def _label_cell(ax, row: int, col: int, label: str, titles: Optional[Sequence[st
 
 
 def heat_overlay_grid(crops: np.ndarray, heats: Mapping[str, np.ndarray], *, masks: Optional[np.ndarray] = None,
+                      outlines: Optional[np.ndarray] = None, peaks: bool = False,
                       titles: Optional[Sequence[str]] = None, suptitle: Optional[str] = None, alpha: float = 0.5,
                       cmap: str = "jet"):
     """Heat maps over joint crops (paper Fig. 5): first row the crops, then one row per entry of `heats`.
 
     crops: (N, H, W). heats: {row label: (N, H, W) maps}, each map shown on its own colour scale.
-    masks: (N, H, W) or (H, W) bool joint regions, outlined in white. titles: one per column;
+    masks: (N, H, W) or (H, W) bool joint regions, outlined in white. outlines: (N, H, W) bool
+    lesions (chapter 6's pointing game), outlined in magenta on every panel. peaks: mark each
+    map's highest pixel with a white cross (the pointing game's peak). titles: one per column;
     suptitle: above the figure. Returns the figure.
     """
     import matplotlib.pyplot as plt
@@ -161,6 +164,10 @@ def heat_overlay_grid(crops: np.ndarray, heats: Mapping[str, np.ndarray], *, mas
     fig, axes = plt.subplots(1 + len(heats), n, figsize=(1.5 * n, 1.6 * (1 + len(heats))), squeeze=False)
     if masks is not None:
         masks = np.broadcast_to(np.asarray(masks, dtype=bool), np.shape(crops))
+    if outlines is not None:
+        outlines = np.asarray(outlines, dtype=bool)
+        if outlines.shape != np.shape(crops):
+            raise ValueError(f"outlines must be one (H, W) mask per crop, {np.shape(crops)}, got {outlines.shape}")
     for j in range(n):
         for i, (label, heat) in enumerate((("crop", None), *heats.items())):
             ax = axes[i, j]
@@ -169,6 +176,11 @@ def heat_overlay_grid(crops: np.ndarray, heats: Mapping[str, np.ndarray], *, mas
                 ax.imshow(np.asarray(heat[j]), cmap=cmap, alpha=alpha)
             if masks is not None:
                 ax.contour(masks[j].astype(float), levels=[0.5], colors="white", linewidths=0.6)
+            if outlines is not None and outlines[j].any():
+                ax.contour(outlines[j].astype(float), levels=[0.5], colors="magenta", linewidths=0.8)
+            if peaks and heat is not None:
+                y, x = np.unravel_index(int(np.argmax(np.asarray(heat[j]))), np.shape(heat[j]))
+                ax.plot([x], [y], marker="x", color="white", markersize=5, markeredgewidth=1.2)
             _label_cell(ax, i, j, label, titles, sizes=(7, 6))
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
