@@ -23,6 +23,7 @@ from ..cache import artifacts_dir, content_key, source_fingerprint
 from ..joints import JOINTS
 from ..profiles import LocalizerConfig
 from ..training import FitConfig, StepContext, fit, load_checkpoint, load_or_train, save_checkpoint, seeded
+from ..training.distributed import rank_seed
 from .augment import augment_batch, standardize
 from .hands import HandSet, localization_data, mean_boxes
 from .loss import localization_loss, loss_for_epoch
@@ -97,7 +98,7 @@ def _batch_step(train: HandSet, config: LocalizerConfig, device: Device):
     a generator seeded with config.seed; the loss is in float32.
     """
     images_all, boxes_all = train.images.to(device), train.boxes.to(device)
-    aug_gen = torch.Generator().manual_seed(config.seed)
+    aug_gen = torch.Generator().manual_seed(rank_seed(config.seed))  # other draws per process
 
     def step(model: BoxRegressor, idx: torch.Tensor, context: StepContext) -> tuple[torch.Tensor, int]:
         images, boxes = augment_batch(images_all[idx], boxes_all[idx], config.augment, aug_gen)

@@ -33,6 +33,7 @@ from ..cache import artifacts_dir, atomic_write, content_key, source_fingerprint
 from ..profiles import PretrainConfig, ScoringConfig
 from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, load_or_train,
                         read_checkpoint_header, save_checkpoint, seeded)
+from ..training.distributed import rank_seed
 from . import corrupt as corrupt_module
 from . import unet as unet_module
 from .corrupt import corrupt_crops, corruptions
@@ -152,7 +153,7 @@ def pretrain_encoder(crops: np.ndarray, config: PretrainConfig, scoring: Scoring
         raise ValueError(f"crops must be (N, {scoring.crop_size}, {scoring.crop_size}), got {crops.shape}")
     start = time.perf_counter()
     unet = seeded(seed, lambda: build_unet(scoring, config.decoder_channels))
-    pipeline, generator = corruptions(config), torch.Generator().manual_seed(seed + 0x9E7)
+    pipeline, generator = corruptions(config), torch.Generator().manual_seed(rank_seed(seed + 0x9E7))
     steps = max(1, math.ceil(len(crops) / config.batch_size))
 
     def batches(epoch: int):

@@ -29,6 +29,7 @@ from ..joints import MAX_SCORE, SCORE_KINDS
 from ..profiles import ScoringConfig
 from ..training import (FitConfig, StepContext, checkpoint_paths, fit, load_checkpoint, load_or_train,
                         read_checkpoint_header, save_checkpoint, seeded)
+from ..training.distributed import rank_seed
 from .augment import augment_crops, augmentations, standardize_crops, to_unit
 from .data import CropSet
 from .losses import focal_loss
@@ -204,7 +205,7 @@ def crop_probabilities(models: Sequence[torch.nn.Module], crops: np.ndarray, *, 
 def _step(train: CropSet, config: ScoringConfig, kinds: Sequence[str], source: str, offset: int, device: Device):
     """The per-batch step: the epoch's crop draw, augmentation, standardisation, forward, masked focal loss."""
     labels = {k: torch.from_numpy(train.labels(k, source).copy()) for k in kinds}
-    generator = torch.Generator().manual_seed(config.seed + 7919 * offset)
+    generator = torch.Generator().manual_seed(rank_seed(config.seed + 7919 * offset))  # other draws per process
     pipeline = augmentations(config.augment, config.crop_size)
 
     def step(model: ScoringModel, idx: np.ndarray, context: StepContext) -> tuple[torch.Tensor, int]:

@@ -6,6 +6,8 @@
 - `save_checkpoint` / `load_checkpoint` (checkpoint.py): safetensors weights + a JSON config
   with a format tag, written atomically; `checkpoint_exists` is False for a pair an interrupted
   save left incomplete.
+- `distributed` (distributed.py): what `fit` does under torchrun: batches sharded per process,
+  gradients averaged, per-process augmentation seeds, progress and checkpoints in process 0 only.
 - `load_or_train` (cached.py): the saved model if complete and of the same provenance, else trained
   and saved; every stage's `load_or_train_*` is this.
 

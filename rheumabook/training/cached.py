@@ -19,11 +19,18 @@ from typing import Callable, Optional, Sequence, TypeVar, Union
 
 from ..cache import display_path
 from .checkpoint import checkpoint_exists, checkpoint_paths, read_checkpoint_header
+from .distributed import barrier, is_main
 
 __all__ = ["saved_provenance", "load_or_train"]
 
 T = TypeVar("T")
 PathLike = Union[str, Path]
+
+
+def _say(text: str) -> None:
+    """Print once: in process 0 under torchrun, always in a single process."""
+    if is_main():
+        print(text)
 
 
 def saved_provenance(stem: PathLike, *, format: str) -> Optional[str]:
@@ -67,13 +74,15 @@ def load_or_train(stems: Union[PathLike, Sequence[PathLike]], *, format: str, pr
     if complete and saved_provenance(stems[0], format=format) == provenance:
         result = load()
         note = loaded_note(result)
-        print(f"Loaded the {what} from {shown}{f' ({note})' if note else ''}.")
+        _say(f"Loaded the {what} from {shown}{f' ({note})' if note else ''}.")
         return result
     if complete:
-        print(f"The {what} at {shown} was made by other code, settings or data than the profile's now: "
+        _say(f"The {what} at {shown} was made by other code, settings or data than the profile's now: "
               f"training it again.")
     else:
-        print(f"No saved {what} at {shown}: training it now{f' ({training_note})' if training_note else ''}.")
+        _say(f"No saved {what} at {shown}: training it now{f' ({training_note})' if training_note else ''}.")
     result = train()
-    save(result, {"provenance": provenance})
+    if is_main():  # torchrun: one process writes, the others wait until it has
+        save(result, {"provenance": provenance})
+    barrier()
     return result

@@ -83,10 +83,16 @@ def save_checkpoint(path: Union[str, Path], model: nn.Module, config: Any, *, fo
     format: the tag `load_checkpoint` will insist on. extra: free JSON (metrics, timings; numpy
     numbers become floats). header: more top-level JSON entries a loader may check (e.g. the
     joint order the model's outputs follow); the names "format", "config", "extra" are taken.
+    Under torchrun only process 0 writes (every process holds the same weights); the others return
+    the same path without touching the disk.
     """
     from safetensors.torch import save_file
 
+    from .distributed import is_main
+
     weights, meta = checkpoint_paths(path)
+    if not is_main():
+        return weights
     doc = {"format": format, "config": config_to_json(config), **header, "extra": extra or {}}
     text = json.dumps(doc, indent=2, sort_keys=True, default=float) + "\n"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

@@ -14,6 +14,8 @@ frozen backbone left out or given its own learning rate), the learning-rate sche
 constant), gradient clipping, bfloat16 autocast on CUDA, a tqdm bar and the history DataFrame.
 It draws nothing from any random generator itself: with seeded inputs a run is reproducible
 bit for bit on a CPU. A two-stage run (frozen, then unfrozen) is two calls on the same model.
+Started by torchrun (`distributed`), the same call trains data-parallel: each process keeps its
+shard of every batch, gradients are averaged before the step, only process 0 shows progress.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar, Union
 import pandas as pd
 import torch
 from torch import nn
+
+from . import distributed
 
 __all__ = ["SCHEDULERS", "FitConfig", "StepContext", "FitResult", "seeded", "warmup_cosine", "make_optimizer",
            "make_scheduler", "fit"]
@@ -79,12 +83,15 @@ class FitConfig:
 @dataclass(frozen=True)
 class StepContext:
     """What a step function may need to know: the 1-based epoch, the 0-based index of this
-    optimiser step in the run, the device, and the autocast context to run its forward pass in."""
+    optimiser step in the run, the device, and the autocast context to run its forward pass in;
+    rank / world: this process and how many train together (0 / 1 unless torchrun started them)."""
 
     epoch: int
     step: int
     device: torch.device
     autocast_enabled: bool
+    rank: int = 0
+    world: int = 1
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bfloat16 autocast on CUDA when the config asks for it; otherwise a no-op context."""
@@ -152,13 +159,20 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: FitConfig, steps_pe
 
 def _train_epoch(model: nn.Module, step: Step, batches: Iterable, optimizer: torch.optim.Optimizer,
                  per_step: Any, config: FitConfig, context: StepContext) -> tuple[float, int]:
-    """One epoch of optimiser steps; returns (sample-weighted mean loss, steps taken so far)."""
+    """One epoch of optimiser steps; returns (sample-weighted mean loss, steps taken so far).
+
+    Under torchrun each process steps on its shard of every batch (`distributed.shard`) and the
+    gradients are averaged over the processes before clipping; the loss is summed over them.
+    """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     total, seen, n_steps = 0.0, 0, context.step
     for batch in batches:
-        loss, n = step(model, batch, StepContext(context.epoch, n_steps, context.device, context.autocast_enabled))
+        batch = distributed.shard(batch, context.rank, context.world)
+        loss, n = step(model, batch, StepContext(context.epoch, n_steps, context.device, context.autocast_enabled,
+                                                 context.rank, context.world))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(params)
         if config.grad_clip:
             nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
@@ -167,6 +181,7 @@ def _train_epoch(model: nn.Module, step: Step, batches: Iterable, optimizer: tor
         total += loss.item() * n
         seen += n
         n_steps += 1
+    total, seen = distributed.reduce_sum([total, seen], context.device)
     if not seen:
         raise ValueError(f"epoch {context.epoch} had no batches (or only empty ones); check the batches function")
     return total / seen, n_steps
@@ -191,16 +206,18 @@ def fit(model: nn.Module, step: Step, batches: Callable[[int], Iterable], config
     start = time.perf_counter()
     device = torch.device(device)
     model.to(device).train()
+    rank, size = distributed.world()
+    distributed.broadcast_parameters(model)  # torchrun: every process starts from process 0's weights
     optimizer = make_optimizer(model, config, param_groups)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     per_step = scheduler if config.scheduler == "warmup_cosine" else None
     autocast = bool(config.autocast and device.type == "cuda")
     history, n_steps = [], 0
-    bar = tqdm(range(1, config.epochs + 1), desc=desc, disable=not progress)
+    bar = tqdm(range(1, config.epochs + 1), desc=desc, disable=not progress or rank != 0)
     for epoch in bar:
         row = {"epoch": epoch, **(epoch_columns(epoch) if epoch_columns else {})}
         model.train()
-        context = StepContext(epoch, n_steps, device, autocast)
+        context = StepContext(epoch, n_steps, device, autocast, rank, size)
         row["train_loss"], n_steps = _train_epoch(model, step, batches(epoch), optimizer, per_step, config, context)
         row["lr"] = optimizer.param_groups[0]["lr"]
         if evaluate is not None:
