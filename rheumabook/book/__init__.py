@@ -7,6 +7,8 @@
   executes the chapters in table-of-contents order with papermill (`runner`, `run_chapters`);
   `cache_executed` hands the results to Jupyter Book's execution cache (`jupyter_cache`), so that
   the book build does not execute them again.
+- `python -m rheumabook.book smoke [--profile full] [--device cpu]`: `smoke_run`, every stage of a profile
+  with its exact models and settings for a few steps on a few phantom patients (minutes on a CPU; `smoke`).
 - The book's layout and each chapter's opening cells: `toc_chapters`, `colab_setup_cell` (`chapters`).
 - `rheumabook.book` is also the Sphinx extension named in _config.yml (`setup`, in `sphinx`).
 """
@@ -17,6 +19,7 @@ from .chapters import (
 from .headline import METRICS_KEY, TIMINGS_KEY, headline, read_headlines, read_timings, timing
 from .jupyter_cache import cache_executed
 from .runner import DEFAULT_OUT, ChapterFailure, RunResult, main, run_chapters
+from .smoke import SMOKE_COLUMNS, SmokeError, smoke_run, smoke_stages
 from .source import show_source, source_listing
 from .sphinx import WIDGET_VIEW_MIME, setup
 
@@ -27,4 +30,5 @@ __all__ = [
     "REPO_ROOT", "CHAPTER_PARAMETERS", "COLAB_SETUP_TAGS", "colab_setup_source", "colab_setup_cell",
     "locate_book", "read_config", "toc_documents", "toc_chapters", "select_chapters",
     "WIDGET_VIEW_MIME", "setup",
+    "smoke_run", "smoke_stages", "SmokeError", "SMOKE_COLUMNS",
 ]

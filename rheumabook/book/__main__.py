@@ -1,4 +1,4 @@
-"""`python -m rheumabook.book run ...`: the chapter runner's command line (see `rheumabook.book.runner`)."""
+"""`python -m rheumabook.book run ...` (the chapter runner, `rheumabook.book.runner`) and `smoke ...` (`rheumabook.book.smoke`)."""
 __all__: list[str] = []  # an entry point: nothing to import from here
 
 from .runner import main  # noqa: E402

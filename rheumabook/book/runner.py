@@ -1,5 +1,7 @@
 """The chapter runner: `python -m rheumabook.book run [--profile full] [--device cuda] [--chapters ...] [--out DIR]`.
 
+(The same command line's `smoke [--profile full] [--device cpu] [--stages ...]` is `smoke.smoke_command`.)
+
 It executes the chapters in table-of-contents order with papermill (cwd = book/, as Jupyter
 Book does; what a reviewer or a GPU machine runs), writes the executed notebooks and one
 metrics.json (chapter -> headline numbers, plus profile and device; byte-identical between two
@@ -258,6 +260,14 @@ def _parse_args(argv: Sequence[str] | None) -> Any:
     run.add_argument("--jupyter-cache", type=Path, metavar="DIR",
                      help="also store each executed chapter in this Jupyter Book execution cache "
                           "(e.g. _build/.jupyter_cache) so `jupyter-book build` reuses it; not with parameters")
+    smoke = sub.add_parser("smoke", help="every stage of a profile with its exact models, a few steps each (CPU minutes)",
+                           description="The smoke run (rheumabook.book.smoke): every stage of the profile with its "
+                                       "exact models and settings, a few optimisation steps each on a few phantom "
+                                       "patients, in a temporary folder; prints one row per stage.")
+    smoke.add_argument("--profile", choices=["quick", "full"], default="full", help="the profile to check (default: full)")
+    smoke.add_argument("--device", default="cpu", help='where to run, e.g. "cpu" (default) or "cuda"')
+    smoke.add_argument("--stages", nargs="+", metavar="STAGE",
+                       help='run only these stages (and those they need), e.g. "scorer" "Table 3: VGG"')
     return parser.parse_args(argv)
 
 
@@ -300,10 +310,15 @@ def _plan(args: Any) -> _Plan:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m rheumabook.book`; returns the exit status (0 ok, 1 a chapter failed, 2 bad usage)."""
+    """Entry point of `python -m rheumabook.book` (`run`, `smoke`); returns the exit status (0 ok, 1 a chapter
+    or smoke stage failed, 2 bad usage)."""
     import sys
 
     args = _parse_args(argv)
+    if args.command == "smoke":
+        from .smoke import smoke_command
+
+        return smoke_command(args.profile, device=args.device, stages=args.stages)
     try:
         plan = _plan(args)
     except ValueError as err:
