@@ -11,14 +11,14 @@ loss. Here:
 - corrupt.py: `corruptions` / `corrupt_crops`, the three corruptions through torchvision v2, seeded.
 - train.py: `pretraining_crops` (extra phantom radiographs, the stand-in for the external data),
   `pretrain_encoder` (L1 on `training.fit`), checkpoints and `load_or_pretrain` (cached).
-- compare.py: chapter 6's compositions: the scorer fine-tuned from the pretrained encoder, its
-  effect on weighted accuracy with patient-bootstrap intervals, and where explanation maps put
-  their mass (`rheumabook.explain`).
+- compare.py: chapter 6's compositions: the scorer fine-tuned from the pretrained encoder, where
+  explanation maps put their mass (`rheumabook.explain`), and the pointing game's lesion masks and
+  moved crops.
 - efficiency.py: label efficiency, fine-tuning with and without the pretrained encoder on few
   labelled patients over several seeds, and its table with paired patient-bootstrap intervals.
 """
 from .compare import (grade_examples, heat_ratio_table, load_or_train_pretrained_scorer, pretrained_scoring_config,
-                      moved_crops, pretraining_effect, random_init_scorer, site_lesion_masks)
+                      moved_crops, random_init_scorer, site_lesion_masks)
 from .corrupt import corrupt_crops, corruptions
 from .efficiency import ARMS, efficiency_runs, efficiency_sizes, efficiency_table
 from .train import (CHECKPOINT_FORMAT, ENCODER_FORMAT, Pretrained, load_or_pretrain, load_pretrained,
@@ -31,7 +31,7 @@ __all__ = [
     "corruptions", "corrupt_crops",
     "CHECKPOINT_FORMAT", "ENCODER_FORMAT", "pretrain_seeds", "pretraining_crops", "Pretrained", "reconstruction_l1",
     "pretrain_encoder", "save_pretrained", "load_pretrained", "pretrain_fingerprint", "load_or_pretrain",
-    "pretrained_scoring_config", "load_or_train_pretrained_scorer", "random_init_scorer", "pretraining_effect",
+    "pretrained_scoring_config", "load_or_train_pretrained_scorer", "random_init_scorer",
     "heat_ratio_table", "grade_examples", "site_lesion_masks", "moved_crops",
     "ARMS", "efficiency_sizes", "efficiency_runs", "efficiency_table",
 ]

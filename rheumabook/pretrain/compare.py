@@ -4,9 +4,6 @@
   as chapter 5 trains it, except that its backbone starts from the pretrained encoder
   (`ScoringConfig.backbone_weights`); cached beside chapter 5's scorer under its own name.
 - `random_init_scorer`: the same model with random weights, the baseline an explanation map must beat.
-- `pretraining_effect`: weighted accuracy and MAE with and without pretraining on the same held-out
-  joints (`scoring.metric_row`) and the paired difference with its patient-bootstrap interval
-  (`scoring.difference_row`), per reference and kind, whatever the sign.
 - `heat_ratio_table`: where maps put their mass: per map, the mass inside the joint box over the box's
   share of the crop (`explain.region_mass_ratio`; 1 = no preference), summarised by the mean with a
   patient-bootstrap interval.
@@ -31,7 +28,7 @@ from ..training import seeded
 from .train import Pretrained, load_or_pretrain
 
 __all__ = ["pretrained_scoring_config", "load_or_train_pretrained_scorer", "random_init_scorer",
-           "pretraining_effect", "heat_ratio_table", "grade_examples", "site_lesion_masks",
+           "heat_ratio_table", "grade_examples", "site_lesion_masks",
            "moved_crops"]
 Device = Union[str, torch.device]
 
@@ -71,35 +68,6 @@ def random_init_scorer(scoring: Any, *, seed: int = 0) -> Any:
     from ..scoring import build_scorer
 
     return seeded(seed, lambda: build_scorer(scoring.replace(backbone_weights=""))).eval()
-
-
-def pretraining_effect(test: Any, without: Mapping[str, np.ndarray], with_: Mapping[str, np.ndarray],
-                       sources: Mapping[str, str], *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Weighted accuracy / MAE without and with pretraining, and the paired difference (with - without).
-
-    test: the held-out `scoring.CropSet`. without, with_: {kind: (N,) predicted grades} on its crops.
-    sources: {reference name: label source} (e.g. {"truth": "truth", "DS labels": "ds"}).
-    One row per (reference, kind): accuracy / mae of each (with _low / _high, patient bootstrap),
-    then difference_accuracy (_low, _high), difference_mae (_low, _high) and the verdict.
-    """
-    from ..scoring import difference_row, metric_row
-
-    rows, patients = [], test.patients
-    for name, source in sources.items():
-        for kind in SCORE_KINDS:
-            truth = test.labels(kind, source)
-            if not (truth >= 0).any():
-                continue
-            row: dict[str, Any] = {"reference": name, "kind": kind}
-            for label, pred in (("without", without[kind]), ("with", with_[kind])):
-                m = metric_row(truth, pred, patients, n_boot=n_boot, seed=seed)
-                row.update({f"{metric}_{label}{end}": m[f"{metric}{end}"] for metric in ("accuracy", "mae")
-                            for end in ("", "_low", "_high")})
-            d = difference_row(truth, with_[kind], without[kind], patients, n_boot=n_boot, seed=seed)
-            row.update({f"difference_{metric}{end}": d[f"{metric}{end}"] for metric in ("accuracy", "mae")
-                        for end in ("", "_low", "_high")})
-            rows.append({**row, "verdict": d["verdict"], "n_sites": d["n_sites"]})
-    return pd.DataFrame(rows)
 
 
 def heat_ratio_table(maps: Mapping[str, Any], masks: Any, patients: np.ndarray, *, n_boot: int = 1000,
