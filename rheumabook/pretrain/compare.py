@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
