@@ -3,11 +3,17 @@
 - ``quick``: the default without a GPU. The whole book executes on a 2-core
   laptop in minutes (and in CI). It renders fewer, smaller radiographs and
   trains small models for few epochs, so its numbers are rougher.
-- ``full``: the default with a GPU; paper-scale settings (paper §3.3-3.4).
+- ``colab``: the default on Colab with a GPU: the paper's models at the paper's
+  resolution (EfficientNetV2-S at 512 x 384, TinyViT-5M on 224-px crops of
+  2400-px films, the full Table 3 backbones), with data and epochs sized by
+  the cost model (``python -m rheumabook.book plan --profile colab``) so that
+  each chapter fits 20 minutes on a T4 in float16 and the book 2 hours.
+- ``full``: the default with a GPU elsewhere; paper-scale settings (paper §3.3-3.4).
 
 A chapter's parameters cell reads ``profile = "auto"``. Resolution order:
 an explicit name (papermill parameter) > the ``RHEUMABOOK_PROFILE``
-environment variable > ``auto`` (GPU -> full, else quick).
+environment variable > ``auto`` (Colab with a GPU -> colab, another GPU -> full,
+else quick).
 
 Used by every chapter.
 """
@@ -471,7 +477,30 @@ FULL = QUICK.replace(
     label_efficiency=LabelEfficiencyPlan(sizes=(10, 20, 40, 100, 0), frozen_epochs=10, unfrozen_epochs=30),
 )
 
-PROFILES: dict[str, Profile] = {"quick": QUICK, "full": FULL}
+# Colab's T4: the paper's models and resolution, data and epochs sized by the cost model (book.cost) to about
+# half of the 20 minutes per chapter it allows at 15 % of the T4's float16 peak (the model left ~25 % of quick's
+# chapter 5 unaccounted for: Dawid-Skene, bootstraps, crops). Batch sizes keep every training step's float32
+# peak under 10 GiB of the T4's 15 (float16 autocast needs less). Not yet run on a T4.
+COLAB = FULL.replace(
+    name="colab",
+    data=DataConfig(n_patients=120, image_size=2400, comparison_cohorts=10, comparison_patients=120),
+    localizer=FULL.localizer.replace(epochs=60, switch_epoch=20, batch_size=16),  # batch 32: 18 GiB
+    localization=LocalizationPlan(train_hands=1000, render_size=1200, ablation_epochs=15,
+                                  ablation_backbones=("tf_efficientnetv2_s", "resnet50"), ablation_hands=300),
+    # from random weights in 30 epochs: the paper's 5e-5 suits its pretrained backbone and 150 epochs
+    scoring=FULL.scoring.replace(frozen_epochs=5, unfrozen_epochs=25, unfrozen_lr=5e-4),
+    scoring_comparison=dataclasses.replace(FULL.scoring_comparison, frozen_epochs=1, unfrozen_epochs=4,
+                                           train_patients=200, curve_patients=(25, 50, 100), calibration_patients=48),
+    pretrain=PretrainConfig(n_radiographs=400, render_size=2400, epochs=10),
+    label_efficiency=LabelEfficiencyPlan(sizes=(10, 20, 40, 0), frozen_epochs=1, unfrozen_epochs=14),
+)
+
+PROFILES: dict[str, Profile] = {"quick": QUICK, "colab": COLAB, "full": FULL}
+
+
+def on_colab() -> bool:
+    """Whether this runs in a Google Colab runtime (its kernels set COLAB_RELEASE_TAG)."""
+    return bool(os.environ.get("COLAB_RELEASE_TAG") or os.environ.get("COLAB_GPU"))
 
 
 def gpu_available() -> bool:
@@ -484,11 +513,14 @@ def gpu_available() -> bool:
 
 
 def resolve_name(name: str | None = "auto") -> str:
-    """The profile name that `name` stands for: an explicit name, else the environment, else GPU -> full."""
+    """The profile name that `name` stands for: an explicit name, else the environment, else by the machine
+    (Colab with a GPU -> colab, another GPU -> full, no GPU -> quick)."""
     if name in (None, "", "auto"):
         name = os.environ.get(ENV_VAR, "auto").strip() or "auto"
     if name == "auto":
-        return "full" if gpu_available() else "quick"
+        if not gpu_available():
+            return "quick"
+        return "colab" if on_colab() else "full"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; expected one of 'auto', {', '.join(map(repr, PROFILES))} "
                          f"(set by the chapter's parameters cell or ${ENV_VAR})")
@@ -496,7 +528,7 @@ def resolve_name(name: str | None = "auto") -> str:
 
 
 def get_profile(name: str | None = "auto") -> Profile:
-    """The `Profile` for `name` ("auto", "quick" or "full"); see the module docstring for the order."""
+    """The `Profile` for `name` ("auto", "quick", "colab" or "full"); see the module docstring for the order."""
     return PROFILES[resolve_name(name)]
 
 

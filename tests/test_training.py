@@ -152,3 +152,48 @@ def test_an_interrupted_save_leaves_no_complete_looking_checkpoint(tmp_path, mon
     assert weights.is_file() and not meta.is_file()  # the old weights, without their header
     assert not checkpoint_exists(stem)  # so a loader trains again instead of pairing old weights with a new header
 
+
+
+def test_float16_trains_with_a_gradient_scaler_and_skips_overflowing_steps(monkeypatch):
+    # fit runs autocast on CUDA only; letting it on the CPU here runs the float16 path (scaler included)
+    # through the same code a T4 runs.
+    from rheumabook.training import loop
+
+    monkeypatch.setattr(loop, "AUTOCAST_DEVICE_TYPES", ("cuda", "cpu"))
+    fp16 = run(FitConfig(epochs=30, lr=0.1, grad_clip=1.0, precision="fp16"))
+    assert fp16.history["val_loss"].iloc[-1] < 0.05 * fp16.history["val_loss"].iloc[0]
+    seen = []
+    original = loop._train_epoch
+
+    def spy(*args):
+        seen.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(loop, "_train_epoch", spy)
+    run(FitConfig(epochs=1, lr=0.1, precision="fp16"))
+    run(FitConfig(epochs=1, lr=0.1, precision="bf16"))
+    assert seen[0].is_enabled() and not seen[1].is_enabled()  # float16 scales its loss, bfloat16 needs no scaler
+
+    # a step whose gradients overflow is skipped (weights unchanged) and the scale lowered
+    x, y = regression_problem()
+    model = seeded(0, lambda: nn.Linear(3, 1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def step(model, idx, context):
+        with context.autocast():
+            pred = model(x[idx])
+        return pred.float().sum() * float("inf"), len(idx)
+
+    fit(model, step, lambda epoch: [torch.arange(16)], FitConfig(epochs=1, lr=0.1, precision="fp16"),
+        steps_per_epoch=1, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_precision_resolves_per_device():
+    from rheumabook.training import PRECISIONS, autocast_dtype
+
+    assert PRECISIONS == ("auto", "bf16", "fp16")
+    assert autocast_dtype("auto", "cpu") == torch.bfloat16 and autocast_dtype("fp16", "cpu") == torch.float16
+    assert autocast_dtype("bf16", "cuda") == torch.bfloat16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        FitConfig(epochs=1, lr=0.1, precision="fp8")

@@ -9,6 +9,11 @@
   the book build does not execute them again.
 - `python -m rheumabook.book smoke [--profile full] [--device cpu]`: `smoke_run`, every stage of a profile
   with its exact models and settings for a few steps on a few phantom patients (minutes on a CPU; `smoke`).
+- `python -m rheumabook.book plan [--profile colab]`: the cost model (`cost`, with `measure`): per chapter the
+  training samples, FLOPs per sample, peak memory and minutes on a T4, A100 and H100. Import
+  `rheumabook.book.cost` itself: it loads torch, which the Sphinx extension here does not need.
+- `python -m rheumabook.book train STAGE`: one stage trained and saved for the chapters (`launch`,
+  `train_stage`); under torchrun on several GPUs, process 0 prepares the data first.
 - The book's layout and each chapter's opening cells: `toc_chapters`, `colab_setup_cell` (`chapters`).
 - `rheumabook.book` is also the Sphinx extension named in _config.yml (`setup`, in `sphinx`).
 """
@@ -18,6 +23,7 @@ from .chapters import (
 )
 from .headline import METRICS_KEY, TIMINGS_KEY, headline, read_headlines, read_timings, timing
 from .jupyter_cache import cache_executed
+from .launch import STAGES, train_stage
 from .runner import DEFAULT_OUT, ChapterFailure, RunResult, main, run_chapters
 from .smoke import SMOKE_COLUMNS, SmokeError, smoke_run, smoke_stages
 from .source import show_source, source_listing
@@ -30,5 +36,5 @@ __all__ = [
     "REPO_ROOT", "CHAPTER_PARAMETERS", "COLAB_SETUP_TAGS", "colab_setup_source", "colab_setup_cell",
     "locate_book", "read_config", "toc_documents", "toc_chapters", "select_chapters",
     "WIDGET_VIEW_MIME", "setup",
-    "smoke_run", "smoke_stages", "SmokeError", "SMOKE_COLUMNS",
+    "smoke_run", "smoke_stages", "SmokeError", "SMOKE_COLUMNS", "train_stage", "STAGES",
 ]

@@ -1,6 +1,10 @@
 """The chapter runner: `python -m rheumabook.book run [--profile full] [--device cuda] [--chapters ...] [--out DIR]`.
 
-(The same command line's `smoke [--profile full] [--device cpu] [--stages ...]` is `smoke.smoke_command`.)
+The same command line also has `smoke [--profile full] [--device cpu] [--stages ...]` (`smoke.smoke_command`:
+every stage of a profile a few steps on the CPU), `plan [--profile NAME] [--cpu] [--timings FILE]`
+(`cost.plan_command`: samples, FLOPs, memory and minutes on a T4, A100 and H100 per chapter) and
+`train STAGE [--profile NAME]` (`launch.train_command`: one stage trained and saved for the chapters to load;
+under ``torchrun --nproc_per_node=N -m rheumabook.book train ...`` on N GPUs, data prepared by process 0 first).
 
 It executes the chapters in table-of-contents order with papermill (cwd = book/, as Jupyter
 Book does; what a reviewer or a GPU machine runs), writes the executed notebooks and one
@@ -238,12 +242,17 @@ def _parse_args(argv: Sequence[str] | None) -> Any:
     """The command line of `python -m rheumabook.book`."""
     import argparse
 
+    from rheumabook import profiles
+
+    from . import launch
+
     parser = argparse.ArgumentParser(prog="python -m rheumabook.book", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the chapters with papermill and collect their headline numbers",
                          description="Execute the book's chapters in table-of-contents order (cwd = book/), write "
                                      "the executed notebooks, metrics.json (headline numbers) and timings.json.")
-    run.add_argument("--profile", choices=["auto", "quick", "full"],
+    names = ["auto", *profiles.PROFILES]
+    run.add_argument("--profile", choices=names,
                      help="passed to every chapter as a parameter (default: none passed; $RHEUMABOOK_PROFILE or "
                           "auto-detection decides, and the kernel is told the result)")
     run.add_argument("--device", help='passed as a parameter, e.g. "cuda", "cuda:1", "cpu" (default: none passed)')
@@ -264,10 +273,25 @@ def _parse_args(argv: Sequence[str] | None) -> Any:
                            description="The smoke run (rheumabook.book.smoke): every stage of the profile with its "
                                        "exact models and settings, a few optimisation steps each on a few phantom "
                                        "patients, in a temporary folder; prints one row per stage.")
-    smoke.add_argument("--profile", choices=["quick", "full"], default="full", help="the profile to check (default: full)")
+    smoke.add_argument("--profile", choices=list(profiles.PROFILES), default="full",
+                       help="the profile to check (default: full)")
     smoke.add_argument("--device", default="cpu", help='where to run, e.g. "cpu" (default) or "cuda"')
     smoke.add_argument("--stages", nargs="+", metavar="STAGE",
                        help='run only these stages (and those they need), e.g. "scorer" "Table 3: VGG"')
+    plan = sub.add_parser("plan", help="what a profile costs: samples, FLOPs, memory, minutes on a T4/A100/H100",
+                          description="The cost model (rheumabook.book.cost): per training job and per chapter, the "
+                                      "samples, FLOPs per sample (forward, backward), peak memory of a training step "
+                                      "(measured on this CPU) and the minutes each GPU would take.")
+    plan.add_argument("--profile", choices=names, default="auto", help="the profile to cost (default: auto)")
+    plan.add_argument("--cpu", action=argparse.BooleanOptionalAction, default=None,
+                      help="also time the training steps on this CPU (default: only for quick)")
+    plan.add_argument("--timings", metavar="FILE", help="a runner's timings.json, shown beside the estimate")
+    train = sub.add_parser("train", help="train one stage and save it for the chapters (torchrun: several GPUs)",
+                           description=launch.__doc__.split("\n\n")[0])
+    train.add_argument("stage", choices=list(launch.STAGES))
+    train.add_argument("--profile", choices=names, default="auto", help="default: auto")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help='"auto" (this process\'s GPU, else the CPU), "cuda", "cpu"')
     return parser.parse_args(argv)
 
 
@@ -310,7 +334,7 @@ def _plan(args: Any) -> _Plan:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m rheumabook.book` (`run`, `smoke`); returns the exit status (0 ok, 1 a chapter
+    """Entry point of `python -m rheumabook.book` (`run`, `smoke`, `plan`, `train`); returns the exit status (0 ok, 1 a chapter
     or smoke stage failed, 2 bad usage)."""
     import sys
 
@@ -319,6 +343,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .smoke import smoke_command
 
         return smoke_command(args.profile, device=args.device, stages=args.stages)
+    if args.command == "plan":
+        from .cost import plan_command
+
+        return plan_command(args.profile, cpu=args.cpu, timings=args.timings)
+    if args.command == "train":
+        from .launch import train_command
+
+        return train_command(args.stage, args.profile, seed=args.seed, device=args.device)
     try:
         plan = _plan(args)
     except ValueError as err:

@@ -7,7 +7,8 @@ a film at the profile's image size -- and runs each through the library's own fu
 few optimisation steps on a few phantom patients. It finds, in minutes on a laptop, what only the
 full settings reach (memory layouts, the augmentations, the schedules, checkpoint round trips,
 the pipeline's inference copy of the scorer) before a GPU is rented for hours. On a GPU
-(``device="cuda"``) the steps also run under `training.fit`'s bfloat16 autocast.
+(``device="cuda"``) the steps also run under `training.fit`'s autocast (bfloat16, or float16 with a gradient
+scaler on a GPU without bfloat16).
 
 Only what sets the amount of work changes (the configs are otherwise the profile's own):
 

@@ -117,7 +117,7 @@ def train_localizer(train: HandSet, config: LocalizerConfig, val: Optional[HandS
     Determinism: the initial weights follow config.seed (`initial_localizer`); the epoch order
     (a numpy generator) and the augmentations (a torch generator) are seeded with it too. AdamW,
     warm-up + cosine learning rate, gradient clipping, the loss of paper eq. (1) per epoch, under
-    bfloat16 autocast on a GPU (`training.fit`). Returns a `TrainResult`; history columns: epoch,
+    mixed-precision autocast on a GPU (`training.fit`). Returns a `TrainResult`; history columns: epoch,
     loss_kind, train_loss, lr, then with `val` val_loc_accuracy and val_mean_iou, then seconds.
     """
     if len(train) == 0:

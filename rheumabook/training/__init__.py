@@ -1,8 +1,8 @@
 """Training shared by every model of the book: the fit loop and checkpoints.
 
 - `fit` (loop.py): a reproducible loop (AdamW, warm-up + cosine or plateau learning rate,
-  gradient clipping, bfloat16 autocast on CUDA, tqdm, a history DataFrame, per-epoch
-  evaluation); the caller supplies the model, its batches and its per-batch step.
+  gradient clipping, mixed precision on CUDA (bfloat16, or float16 with a gradient scaler), tqdm,
+  a history DataFrame, per-epoch evaluation); the caller supplies the model, its batches and its per-batch step.
 - `save_checkpoint` / `load_checkpoint` (checkpoint.py): safetensors weights + a JSON config
   with a format tag, written atomically; `checkpoint_exists` is False for a pair an interrupted
   save left incomplete.
@@ -16,10 +16,10 @@ Used by the localiser (`rheumabook.localize`); the scoring and pretraining stage
 from .cached import load_or_train, saved_provenance
 from .checkpoint import (Checkpoint, checkpoint_exists, checkpoint_paths, config_from_json, config_to_json, load_checkpoint,
                          read_checkpoint_header, save_checkpoint)
-from .loop import (SCHEDULERS, FitConfig, FitResult, StepContext, fit, make_optimizer, make_scheduler, seeded,
-                   warmup_cosine)
+from .loop import (PRECISIONS, SCHEDULERS, FitConfig, FitResult, StepContext, autocast_dtype, fit, make_optimizer,
+                   make_scheduler, seeded, warmup_cosine)
 
-__all__ = ["SCHEDULERS", "FitConfig", "FitResult", "StepContext", "fit", "make_optimizer", "make_scheduler",
+__all__ = ["PRECISIONS", "SCHEDULERS", "FitConfig", "autocast_dtype", "FitResult", "StepContext", "fit", "make_optimizer", "make_scheduler",
            "seeded", "warmup_cosine", "Checkpoint", "checkpoint_exists", "checkpoint_paths", "config_from_json", "config_to_json",
            "load_checkpoint", "read_checkpoint_header", "save_checkpoint",
            "load_or_train", "saved_provenance"]

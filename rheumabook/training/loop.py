@@ -11,7 +11,8 @@
 The loop owns the rest, the same for every model: AdamW (optionally on parameter groups, e.g. a
 frozen backbone left out or given its own learning rate), the learning-rate schedule
 (`SCHEDULERS`: linear warm-up then cosine decay per step, ReduceLROnPlateau per epoch, or
-constant), gradient clipping, bfloat16 autocast on CUDA, a tqdm bar and the history DataFrame.
+constant), gradient clipping, mixed precision on CUDA (bfloat16 autocast, or float16 autocast with a
+gradient scaler where the GPU has no bfloat16, as a Colab T4), a tqdm bar and the history DataFrame.
 It draws nothing from any random generator itself: with seeded inputs a run is reproducible
 bit for bit on a CPU. A two-stage run (frozen, then unfrozen) is two calls on the same model.
 Started by torchrun (`distributed`), the same call trains data-parallel: each process keeps its
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar, Union
 
@@ -31,11 +33,18 @@ from torch import nn
 
 from . import distributed
 
-__all__ = ["SCHEDULERS", "FitConfig", "StepContext", "FitResult", "seeded", "warmup_cosine", "make_optimizer",
+__all__ = ["SCHEDULERS", "PRECISIONS", "FitConfig", "autocast_dtype", "StepContext", "FitResult", "seeded", "warmup_cosine", "make_optimizer",
            "make_scheduler", "fit"]
 
 SCHEDULERS: tuple[str, ...] = ("warmup_cosine", "plateau", "constant")
 """Learning-rate schedules of `fit`: "warmup_cosine" (per step), "plateau" (per epoch), "constant"."""
+
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp16")
+"""Mixed precision of `fit` on CUDA: "bf16" (bfloat16 autocast), "fp16" (float16 autocast with a gradient
+scaler), "auto" (bfloat16 where the GPU supports it, else float16: a T4 has no bfloat16)."""
+
+#: The device types `fit` runs autocast on (a test adds "cpu" to run the float16 path without a GPU).
+AUTOCAST_DEVICE_TYPES: tuple[str, ...] = ("cuda",)
 
 M = TypeVar("M", bound=nn.Module)
 Step = Callable[[nn.Module, Any, "StepContext"], tuple[torch.Tensor, int]]
@@ -52,7 +61,10 @@ class FitConfig:
     `final_lr_fraction` of the peak (`warmup_cosine`). "plateau": ReduceLROnPlateau after each
     epoch on the history column `plateau_metric` ("min" or "max" by `plateau_mode`), multiplying
     the rate by `plateau_factor` after `plateau_patience` epochs without improvement.
-    autocast: bfloat16 autocast of what a step runs under ``context.autocast()``, on CUDA only.
+    autocast: mixed precision of what a step runs under ``context.autocast()``, on CUDA only;
+    precision (`PRECISIONS`) says which: float16 runs with a gradient scaler (the loss scaled up so
+    that small gradients survive float16, unscaled before clipping, a step with inf/NaN gradients
+    skipped and the scale lowered), bfloat16 needs none.
     """
 
     epochs: int
@@ -67,8 +79,11 @@ class FitConfig:
     plateau_factor: float = 0.1
     plateau_patience: int = 2
     autocast: bool = True
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.epochs < 1 or not self.lr > 0:
             raise ValueError(f"epochs must be >= 1 and lr > 0, got {self.epochs} and {self.lr}")
         if self.scheduler not in SCHEDULERS:
@@ -84,7 +99,8 @@ class FitConfig:
 class StepContext:
     """What a step function may need to know: the 1-based epoch, the 0-based index of this
     optimiser step in the run, the device, and the autocast context to run its forward pass in;
-    rank / world: this process and how many train together (0 / 1 unless torchrun started them)."""
+    rank / world: this process and how many train together (0 / 1 unless torchrun started them);
+    dtype: the autocast's (bfloat16 or float16)."""
 
     epoch: int
     step: int
@@ -92,12 +108,13 @@ class StepContext:
     autocast_enabled: bool
     rank: int = 0
     world: int = 1
+    dtype: torch.dtype = torch.bfloat16
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bfloat16 autocast on CUDA when the config asks for it; otherwise a no-op context."""
+        """Autocast to `dtype` on CUDA when the config asks for it; otherwise a no-op context."""
         if not self.autocast_enabled:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
 
 @dataclass
@@ -108,6 +125,18 @@ class FitResult:
     history: pd.DataFrame
     seconds: float
     optimizer: torch.optim.Optimizer
+
+
+def autocast_dtype(precision: str, device: Union[str, torch.device]) -> torch.dtype:
+    """The autocast dtype `precision` (`PRECISIONS`) means on `device`: "auto" is bfloat16 unless the device
+    is a GPU without it (compute capability < 8, e.g. a T4), where it is float16."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        device = torch.device(device)
+        bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported(including_emulation=False)
+        return torch.bfloat16 if bf16 else torch.float16
+    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def seeded(seed: Optional[int], build: Callable[[], M]) -> M:
@@ -158,26 +187,33 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: FitConfig, steps_pe
 
 
 def _train_epoch(model: nn.Module, step: Step, batches: Iterable, optimizer: torch.optim.Optimizer,
-                 per_step: Any, config: FitConfig, context: StepContext) -> tuple[float, int]:
+                 per_step: Any, config: FitConfig, context: StepContext,
+                 scaler: torch.amp.GradScaler) -> tuple[float, int]:
     """One epoch of optimiser steps; returns (sample-weighted mean loss, steps taken so far).
 
     Under torchrun each process steps on its shard of every batch (`distributed.shard`) and the
-    gradients are averaged over the processes before clipping; the loss is summed over them.
+    gradients are averaged over the processes before clipping; the loss is summed over them. With
+    float16 the scaler scales the loss, unscales the gradients before clipping (so the clip sees true
+    norms) and skips a step whose gradients overflowed (an averaged inf is inf in every process).
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     total, seen, n_steps = 0.0, 0, context.step
     for batch in batches:
         batch = distributed.shard(batch, context.rank, context.world)
         loss, n = step(model, batch, StepContext(context.epoch, n_steps, context.device, context.autocast_enabled,
-                                                 context.rank, context.world))
+                                                 context.rank, context.world, context.dtype))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         distributed.average_gradients(params)
+        scaler.unscale_(optimizer)
         if config.grad_clip:
             nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         if per_step is not None:
-            per_step.step()
+            with warnings.catch_warnings():  # a skipped float16 step still advances the schedule, on purpose
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                per_step.step()
         total += loss.item() * n
         seen += n
         n_steps += 1
@@ -211,14 +247,17 @@ def fit(model: nn.Module, step: Step, batches: Callable[[int], Iterable], config
     optimizer = make_optimizer(model, config, param_groups)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     per_step = scheduler if config.scheduler == "warmup_cosine" else None
-    autocast = bool(config.autocast and device.type == "cuda")
+    autocast = bool(config.autocast and device.type in AUTOCAST_DEVICE_TYPES)
+    dtype = autocast_dtype(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast and dtype == torch.float16)
     history, n_steps = [], 0
     bar = tqdm(range(1, config.epochs + 1), desc=desc, disable=not progress or rank != 0)
     for epoch in bar:
         row = {"epoch": epoch, **(epoch_columns(epoch) if epoch_columns else {})}
         model.train()
-        context = StepContext(epoch, n_steps, device, autocast, rank, size)
-        row["train_loss"], n_steps = _train_epoch(model, step, batches(epoch), optimizer, per_step, config, context)
+        context = StepContext(epoch, n_steps, device, autocast, rank, size, dtype)
+        row["train_loss"], n_steps = _train_epoch(model, step, batches(epoch), optimizer, per_step, config, context,
+                                                  scaler)
         row["lr"] = optimizer.param_groups[0]["lr"]
         if evaluate is not None:
             row.update(evaluate(model, epoch))
