@@ -82,16 +82,9 @@ def _write_overlay(result, folder: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from .viz import save_figure
 
-    from .cache import atomic_write
-
-    folder.mkdir(parents=True, exist_ok=True)
-    ax = result.overlay()
-    target = folder / f"{Path(result.name).stem}.png"
-    atomic_write(target, lambda tmp: ax.figure.savefig(tmp, dpi=150, bbox_inches="tight", format="png"), suffix=".png")
-    plt.close(ax.figure)
-    return target
+    return save_figure(result.overlay().figure, folder / f"{Path(result.name).stem}.png")
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -158,3 +158,45 @@ def test_payer_points_maps_the_37_landmarks(tmp_path):
     pts = E.read_points(tmp_path / "pts.csv").set_index("joint")
     assert len(pts) == len(E.PAYER_LANDMARKS) == 18
     assert pts.loc["MCP1", "x"] == 1018 and pts.loc["PIP3", "y"] == 2026 and pts.loc["CMC5", "x"] == 1013
+
+
+def test_per_image_and_per_joint_summaries_match_a_hand_count():
+    # two images, MCP3-PIP3 = 100 px on both (radius 35): errors 0, 10, 50 px and 20, 40, 60 px
+    pts = pd.DataFrame({"image": ["b", "b", "b", "a", "a", "a"], "joint": ["MCP3", "PIP3", "IP"] * 2,
+                        "radius": 35.0, "pred_distance": [0.0, 10.0, 50.0, 20.0, 40.0, 60.0],
+                        "base_distance": [30.0, 30.0, 30.0, 90.0, 90.0, 90.0]})
+    pts["pred_hit"], pts["base_hit"] = pts["pred_distance"] <= 35, pts["base_distance"] <= 35
+    report = E.LandmarkReport(pts, "left")
+    images = report.per_image()
+    assert list(images.index) == ["a", "b", "overall"]
+    assert images.loc["b", "hit_rate"] == pytest.approx(2 / 3) and images.loc["a", "hit_rate"] == pytest.approx(1 / 3)
+    assert images.loc["b", "median_error_mcp3_pip3"] == pytest.approx(0.10)
+    assert images.loc["a", "baseline_median_error_mcp3_pip3"] == pytest.approx(0.90)
+    assert images.loc["overall", "median_error_mcp3_pip3"] == pytest.approx(0.30)  # median of 0..60: (20 + 40) / 2 px
+    assert images.loc["overall", "baseline_hit_rate"] == pytest.approx(0.5)
+    joints = report.per_joint()
+    assert list(joints.index) == [j for j in JOINTS if j in ("IP", "MCP3", "PIP3")] + ["overall"]  # book order
+    assert joints.loc["IP", "hit_rate"] == 0 and joints.loc["PIP3", "median_error_mcp3_pip3"] == pytest.approx(0.25)
+
+
+def test_overlays_draw_every_hand_with_its_boxes(real_like, tmp_path, capsys):
+    from PIL import Image
+
+    out, overlays = tmp_path / "pts.csv", tmp_path / "overlays"
+    status = run_cli("landmarks", "--images", real_like / "images", "--points", real_like / "points.csv",
+                     "--checkpoint", real_like / "models" / "tiny", "--out", out, "--overlays", overlays,
+                     "--device", "cpu")
+    text = capsys.readouterr().out
+    assert status == 0 and "per image:" in text and "MCP3-PIP3 distances" in text
+    assert sorted(p.name for p in overlays.iterdir()) == ["h0.png", "h1.png", "h2.png", "h3.png"]
+    with Image.open(overlays / "h0.png") as png:
+        pixels = np.asarray(png.convert("RGB"))
+    # the boxes are drawn in green (hit) or red (missed): both colours occur on a grey radiograph
+    green = (pixels[..., 1] > 200) & (pixels[..., 0] < 100) & (pixels[..., 2] < 100)
+    red = (pixels[..., 0] > 200) & (pixels[..., 1] < 100) & (pixels[..., 2] < 100)
+    table = pd.read_csv(out)
+    h0 = table[table["image"].astype(str) == "h0"]
+    assert green.any() == h0["pred_hit"].any() and red.any() == (~h0["pred_hit"]).any()
+    per_image = pd.read_csv(tmp_path / "pts-images.csv", index_col=0)
+    assert list(per_image.index) == ["h0", "h1", "h2", "h3", "overall"]
+    assert per_image.loc["overall", "hit_rate"] == pytest.approx(table["pred_hit"].mean())

@@ -3,8 +3,10 @@
 A reader's (or the developers') test of whether the phantom-trained localiser finds joints on
 real films. Input: a folder of single-hand PA radiographs (PNG, JPEG, TIFF, MetaImage .mha/.mhd
 or DICOM, read by `rheumabook.data.read_image`) and a points CSV. Output: the hit rate per
-joint and overall, for the model and for the **average-layout baseline** (the training hands'
-mean boxes, placed in the same frame without looking at the image).
+joint, per image and overall, with the median error in MCP3-PIP3 distances, for the model and
+for the **average-layout baseline** (the training hands' mean boxes, placed in the same frame
+without looking at the image); optionally one overlay per image (`landmark_overlay`) showing each
+predicted box, hit or missed, beside its labelled point.
 
 A point is a **hit** when the predicted box's centre lies within ``HIT_RADIUS`` (0.35) x the
 image's labelled MCP3-PIP3 distance of it: a scale that follows the hand's size in the image,
@@ -31,7 +33,7 @@ the thumb is on the image's left: used as it is. What counts is where the thumb 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -42,11 +44,12 @@ import torch
 from ..boxes import box_centers
 from ..data.errors import DatasetError, MissingDatasetFileError
 from ..data.images import READABLE_SUFFIXES, read_image, working_image
-from ..joints import JOINTS, mirror_boxes_x
+from ..handview import HandView
+from ..joints import JOINTS
 from ..schema import natural_order
 
 __all__ = ["HIT_RADIUS", "POINT_COLUMNS", "HAND_SIDES", "PAYER_LANDMARKS", "read_points", "payer_points",
-           "find_image", "LandmarkReport", "predict_hand_boxes", "score_points", "evaluate_landmarks",
+           "find_image", "LandmarkReport", "write_overlays", "predict_hand_boxes", "score_points", "evaluate_landmarks",
            "load_landmark_model"]
 
 HIT_RADIUS = 0.35
@@ -149,24 +152,24 @@ def predict_hand_boxes(model: Any, config: Any, image: np.ndarray, mean_boxes: O
     The image (2-D uint8/uint16) is brought to `data.working_image`, mirrored when `hand` is "left" (thumb on the image's right, see the module
     docstring), framed and resized exactly as in training (`localize.frame_hand` with
     `config.framing`), the model's normalised boxes mapped back through the frame and the
-    mirror. The baseline is `mean_boxes` (normalised, the training hands' average) mapped the same way.
+    mirror (`handview.HandView.to_image`, unclipped). The baseline is `mean_boxes` (normalised, the training
+    hands' average) mapped the same way.
     """
-    from ..localize import frame_hand, from_frame, standardize
+    from ..localize import frame_hand, standardize
 
     if hand not in HAND_SIDES:
         raise ValueError(f"hand must be one of {HAND_SIDES}, got {hand!r}")
     img = working_image(image)  # as the localiser's training hands were (bit depth changes no box)
-    img = np.ascontiguousarray(img[:, ::-1]) if hand == "left" else img
+    # the thumb on the image's right: seen mirrored, as a patient's left hand in the training orientation
+    view = HandView("left" if hand == "left" else "right", width=img.shape[1], height=img.shape[0],
+                    mirrored=hand == "left")
+    img = np.ascontiguousarray(img[:, ::-1]) if view.mirrored else img
     resized, frame = frame_hand(img, tuple(config.input_size), framing=bool(config.framing))
+    view = view.with_frame(frame)
     model.eval()
     x = standardize(torch.from_numpy(resized)[None, None]).to(device)
     pred = model(x).float().cpu().numpy()[0]
-
-    def back(norm: np.ndarray) -> np.ndarray:
-        px = from_frame(norm, frame)
-        return mirror_boxes_x(px, img.shape[1]) if hand == "left" else px
-
-    return back(pred), (None if mean_boxes is None else back(np.asarray(mean_boxes, dtype=np.float64)))
+    return view.to_image(pred), (None if mean_boxes is None else view.to_image(np.asarray(mean_boxes, np.float64)))
 
 
 def score_points(points: pd.DataFrame, boxes: np.ndarray, prefix: str = "") -> pd.DataFrame:
@@ -183,13 +186,23 @@ def score_points(points: pd.DataFrame, boxes: np.ndarray, prefix: str = "") -> p
                          f"{prefix}hit": dist <= radius, "radius": radius}, index=points.index)
 
 
+def _summary(points: pd.DataFrame) -> dict:
+    """n, hit rates and median errors (in MCP3-PIP3 distances) of some labelled points, model and baseline."""
+    scale = HIT_RADIUS / points["radius"]  # radius = HIT_RADIUS x MCP3-PIP3: error / MCP3-PIP3
+    return {"n": len(points), "hit_rate": points["pred_hit"].mean(), "baseline_hit_rate": points["base_hit"].mean(),
+            "median_error_mcp3_pip3": (points["pred_distance"] * scale).median(),
+            "baseline_median_error_mcp3_pip3": (points["base_distance"] * scale).median()}
+
+
 @dataclass
 class LandmarkReport:
     """What `evaluate_landmarks` measured: `points` (one row per labelled point: image, joint, x, y, radius,
-    pred_x/y, pred_distance, pred_hit, base_x/y, base_distance, base_hit) and summaries of it."""
+    pred_x/y, pred_distance, pred_hit, base_x/y, base_distance, base_hit), `boxes` ({image: the model's (21, 4)
+    boxes in its pixels}) and summaries of them."""
 
     points: pd.DataFrame
     hand: str
+    boxes: dict = field(default_factory=dict)
 
     @property
     def hit_rate(self) -> float:
@@ -202,24 +215,31 @@ class LandmarkReport:
         return float(self.points["base_hit"].mean())
 
     def per_joint(self) -> pd.DataFrame:
-        """Hit rates per joint (book order) and overall: columns n, hit_rate, baseline_hit_rate, median_error_radii."""
-        p = self.points.assign(err=self.points["pred_distance"] / self.points["radius"] * HIT_RADIUS)
-        table = p.groupby("joint").agg(n=("pred_hit", "size"), hit_rate=("pred_hit", "mean"),
-                                       baseline_hit_rate=("base_hit", "mean"), median_error=("err", "median"))
-        table = table.loc[[j for j in JOINTS if j in table.index]]
-        table.loc["overall"] = [len(p), p["pred_hit"].mean(), p["base_hit"].mean(), p["err"].median()]
-        table["n"] = table["n"].astype(int)
-        return table.rename(columns={"median_error": "median_error_mcp3_pip3"})
+        """Per joint (book order) and overall: n, hit_rate, baseline_hit_rate, median_error_mcp3_pip3,
+        baseline_median_error_mcp3_pip3 (median distance of the box centre from the point / the MCP3-PIP3 distance)."""
+        rows = {j: _summary(g) for j, g in self.points.groupby("joint")}
+        table = pd.DataFrame.from_dict({j: rows[j] for j in JOINTS if j in rows}, orient="index")
+        table.loc["overall"] = _summary(self.points)
+        return table.astype({"n": int}).rename_axis("joint")
+
+    def per_image(self) -> pd.DataFrame:
+        """Per image (natural order) and overall, the columns of `per_joint`: which films the localiser misses."""
+        rows = {name: _summary(g) for name, g in self.points.groupby("image", sort=False)}
+        table = pd.DataFrame.from_dict({name: rows[name] for name in natural_order(list(rows))}, orient="index")
+        table.loc["overall"] = _summary(self.points)
+        return table.astype({"n": int}).rename_axis("image")
 
 
 def evaluate_landmarks(images_dir: Union[str, Path], points: pd.DataFrame, model: Any, config: Any,
-                       mean_boxes: np.ndarray, *, hand: str = "left", device: str = "cpu") -> LandmarkReport:
+                       mean_boxes: np.ndarray, *, hand: str = "left", device: str = "cpu",
+                       overlays: Union[str, Path, None] = None) -> LandmarkReport:
     """Run the localiser on every image of `points` (read from `images_dir`) and score its joint centres.
 
     points: `read_points`' table. model, config: a localiser and its `LocalizerConfig`; mean_boxes:
     the normalised average training layout (21, 4), the baseline. hand: see the module docstring.
+    overlays: a folder for one `<image>.png` per image (`write_overlays`).
     """
-    rows = []
+    rows, boxes = [], {}
     images = natural_order(list(dict.fromkeys(points["image"])))
     for name in images:
         image = read_image(find_image(images_dir, name))
@@ -227,7 +247,26 @@ def evaluate_landmarks(images_dir: Union[str, Path], points: pd.DataFrame, model
         pred, base = predict_hand_boxes(model, config, image, mean_boxes, hand=hand, device=device)
         scored = score_points(pts, pred, "pred_").join(score_points(pts, base, "base_").drop(columns="radius"))
         rows.append(pts.join(scored))
-    return LandmarkReport(pd.concat(rows, ignore_index=True), hand)
+        boxes[name] = pred
+        if overlays is not None:
+            write_overlays(LandmarkReport(rows[-1], hand, {name: pred}), {name: image}, overlays)
+    return LandmarkReport(pd.concat(rows, ignore_index=True), hand, boxes)
+
+
+def write_overlays(report: LandmarkReport, images: dict, folder: Union[str, Path]) -> list[Path]:
+    """One PNG per image of `report` in `folder` (`viz.landmark_overlay`: boxes hit or missed, labelled points),
+    titled with its hit rate; images: {name: the 2-D image as read}. Written atomically; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from ..viz import landmark_overlay, save_figure
+
+    written = []
+    for name, pts in report.points.groupby("image", sort=False):
+        title = f"{name}: {int(pts['pred_hit'].sum())} of {len(pts)} joints hit"
+        ax = landmark_overlay(images[name], report.boxes[name], pts, title=title)
+        written.append(save_figure(ax.figure, Path(folder) / f"{Path(str(name)).stem}.png"))
+    return written
 
 
 def load_landmark_model(profile: Any, *, seed: int = 0, checkpoint: Union[str, Path, None] = None,

@@ -34,9 +34,9 @@ the image's edge (the forearm leaves the film at the bottom) and widens the shor
 the centre to the model's aspect ratio (not slid back inside the image, so that the hand is
 centred in every frame); where the box reaches past the image `crop_frame` pads with the
 background level. Boxes are mapped exactly: a frame is an
-integer pixel box (x0, y0, x1, y1) of the source image, `to_frame` / `from_frame` are the
-affine maps between source pixels and normalised (0..1) frame coordinates, and round trips are
-exact up to float rounding. An image with no foreground frames as a whole.
+integer pixel box (x0, y0, x1, y1) of the source image, `to_frame` / `from_frame` (from
+`rheumabook.handview`, where a hand's whole mapping lives) are the affine maps between source pixels
+and normalised (0..1) frame coordinates, and round trips are exact up to float rounding. An image with no foreground frames as a whole.
 """
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ import cv2
 import numpy as np
 
 from ..boxes import ArrayLike
+from ..handview import from_frame, to_frame
 
-__all__ = ["FRAME_MARGIN", "WORK_SIZE", "resize_hand", "background_trend", "foreground_mask", "foreground_box",
+__all__ = ["FRAME_MARGIN", "WORK_SIZE", "resize_hand", "work_image", "background_trend", "border_pixels",
+           "otsu_foreground", "foreground_mask", "foreground_box",
            "frame_box", "full_frame", "crop_frame", "frame_hand", "to_frame", "from_frame"]
 
 FRAME_MARGIN = 0.06
@@ -120,20 +122,42 @@ def background_trend(small: np.ndarray) -> np.ndarray:
     return rows.astype(np.float32)[:, None]
 
 
-def foreground_mask(image: np.ndarray) -> np.ndarray:
-    """Boolean mask of the hand at work resolution (long side `WORK_SIZE`); see the module docstring."""
+def work_image(image: np.ndarray) -> np.ndarray:
+    """The copy every foreground decision is made on: float32 0..1 (uint16 by its own maximum), shrunk to
+    `WORK_SIZE` px on its long side (area interpolation; never enlarged) and blurred (sigma 2 px)."""
     x = _as_unit(image)
     h, w = x.shape
     f = WORK_SIZE / max(h, w)
     small = cv2.resize(x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else x
-    small = cv2.GaussianBlur(small, (0, 0), 2.0)
+    return cv2.GaussianBlur(small, (0, 0), 2.0)
+
+
+def border_pixels(mask: np.ndarray, inset: float = 0.0) -> np.ndarray:
+    """The mask's top row and side columns (not the bottom, where the forearm leaves the film), on the edge
+    (`inset` 0) or `inset` of the size in from it, past collimation bands and labels along the edges."""
+    if inset <= 0:
+        return np.concatenate([mask[0], mask[:, 0], mask[:, -1]])
+    dy, dx = (max(1, round(inset * n)) for n in mask.shape)
+    return np.concatenate([mask[dy, dx:-dx], mask[dy:, dx], mask[dy:, -dx - 1]])
+
+
+def otsu_foreground(small: np.ndarray, *, border_inset: float = 0.0) -> np.ndarray:
+    """The foreground of a `work_image`: its background trend removed (`background_trend`), Otsu's threshold,
+    and the class that holds most of the border (`border_pixels` at `border_inset`) called background, so
+    an inverted display works too. The one detector: framing cleans it up to the hand
+    (`foreground_mask`); the pipeline's input checks (`pipeline.checks`) weigh it on each side of the seam."""
     small = small - background_trend(small)
     u8 = np.clip(np.rint(small * 255), 0, 255).astype(np.uint8)
     _, fg = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     fg = fg.astype(bool)
-    border = np.concatenate([fg[0], fg[:, 0], fg[:, -1]])
-    if border.mean() > 0.5:  # the border is mostly "bright": an inverted display, the hand is the dark class
+    if border_pixels(fg, border_inset).mean() > 0.5:  # the border is mostly "bright": the hand is the dark class
         fg = ~fg
+    return fg
+
+
+def foreground_mask(image: np.ndarray) -> np.ndarray:
+    """Boolean mask of the hand at work resolution (long side `WORK_SIZE`); see the module docstring."""
+    fg = otsu_foreground(work_image(image))
     side = max(fg.shape)
     k = max(3, int(round(THIN * side)) | 1)
     fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -229,15 +253,3 @@ def frame_hand(image: np.ndarray, input_size: tuple[int, int], *, framing: bool 
     `framing` is False) and resized with area interpolation (`resize_hand`)."""
     frame = frame_box(image, input_size, margin=margin) if framing else full_frame(np.asarray(image).shape)
     return resize_hand(np.ascontiguousarray(crop_frame(image, frame)), input_size), frame
-
-
-def to_frame(boxes: ArrayLike, frame: ArrayLike) -> np.ndarray:
-    """Pixel boxes (..., 4) of the source image -> normalised (0..1) coordinates of `frame`."""
-    x0, y0, x1, y1 = np.asarray(frame, dtype=np.float64)
-    return (np.asarray(boxes, dtype=np.float64) - [x0, y0, x0, y0]) / [x1 - x0, y1 - y0, x1 - x0, y1 - y0]
-
-
-def from_frame(normalised: ArrayLike, frame: ArrayLike) -> np.ndarray:
-    """Inverse of `to_frame`: normalised boxes (..., 4) of `frame` -> pixel boxes of the source image."""
-    x0, y0, x1, y1 = np.asarray(frame, dtype=np.float64)
-    return np.asarray(normalised, dtype=np.float64) * [x1 - x0, y1 - y0, x1 - x0, y1 - y0] + [x0, y0, x0, y0]

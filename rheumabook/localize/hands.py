@@ -28,11 +28,12 @@ from ..boxes import ArrayLike, as_box_array
 from ..cache import artifacts_dir, atomic_write, content_key, data_digest, source_fingerprint
 from ..data import images as images_module
 from ..data.images import working_image
-from ..joints import HANDS, JOINTS, mirror_boxes_x
+from ..handview import HandView
+from ..joints import HANDS, JOINTS
 from ..schema import BOX_COLUMNS, BOXES_COLUMNS
 from ..seam import SeamConfig, split_hands
 from . import framing as framing_module
-from .framing import frame_hand, resize_hand, to_frame
+from .framing import frame_hand, resize_hand
 from .model import N_JOINTS
 
 __all__ = ["HandSet", "resize_hand", "hands_of_radiograph", "prepare_hands", "mean_boxes", "concat_hands",
@@ -121,13 +122,14 @@ class HandSet:
     def radiograph_boxes(self, normalised: Optional[ArrayLike] = None) -> pd.DataFrame:
         """Boxes in pixels of the radiographs: long DataFrame patient_id, hand, joint, x_min .. y_max.
 
-        Undoes the resize, the mirroring and the half's offset (as `seam.HandSplit.to_radiograph`).
+        Undoes the resize, the mirroring and the half's offset (`handview.HandView.to_radiograph`).
         """
         px = self.pixel_boxes(normalised)
         rows = []
         for i, m in enumerate(self.meta.itertuples(index=False)):
-            b = mirror_boxes_x(px[i], m.width) if m.mirrored else px[i].copy()
-            b[:, [0, 2]] += m.offset_x
+            view = HandView(m.hand, width=int(m.width), height=int(m.height), offset=int(m.offset_x),
+                            mirrored=bool(m.mirrored))
+            b = view.to_radiograph(px[i])
             rows.append(pd.DataFrame(b, columns=list(BOX_COLUMNS)).assign(
                 patient_id=m.patient_id, hand=m.hand, joint=list(JOINTS)))
         cols = list(BOXES_COLUMNS)
@@ -172,12 +174,11 @@ def hands_of_radiograph(image: np.ndarray, boxes: pd.DataFrame, input_size: tupl
         if not set(JOINTS) <= set(rows.index):
             continue
         half = split.hand(hand)
-        h, w = half.shape
-        px = split.to_half(rows.loc[list(JOINTS), list(BOX_COLUMNS)].to_numpy(dtype=float), hand)
         resized, frame = frame_hand(np.ascontiguousarray(half), input_size, framing=framing)
-        norm = to_frame(px, frame).astype(np.float32)
-        meta = {"hand": hand, "height": h, "width": w, "offset_x": split.offset(hand),
-                "mirrored": split.mirrored(hand), "radiograph_width": image.shape[1],
+        view = split.view(hand).with_frame(frame)
+        norm = view.to_model(rows.loc[list(JOINTS), list(BOX_COLUMNS)].to_numpy(dtype=float)).astype(np.float32)
+        meta = {"hand": hand, "height": view.height, "width": view.width, "offset_x": view.offset,
+                "mirrored": view.mirrored, "radiograph_width": image.shape[1],
                 **dict(zip(("frame_x0", "frame_y0", "frame_x1", "frame_y1"), (int(v) for v in frame)))}
         out.append((hand, resized, norm, meta))
     return out
@@ -315,10 +316,11 @@ def split_patients(patient_ids: Sequence[str], test_fraction: float, seed: int) 
 def preparation_fingerprint() -> str:
     """Hash of the source of every module that shapes a prepared hand: this one (split, mirror, resize,
     the .npz layout), the working image (`data.images`), the framing, the seam (`rheumabook.seam`, all of it), the box
-    ops, the joints and the table schema."""
-    from .. import boxes, joints, schema, seam
+    ops, the hand view's mapping, the joints and the table schema."""
+    from .. import boxes, handview, joints, schema, seam
 
-    return source_fingerprint(sys.modules[__name__], images_module, framing_module, seam, boxes, joints, schema)
+    return source_fingerprint(sys.modules[__name__], images_module, framing_module, seam, boxes, handview, joints,
+                              schema)
 
 
 def hands_cache_key(*parts: Any) -> str:

@@ -4,17 +4,18 @@ Every refusal is an `InputError` (a ValueError) whose message names the image an
 `ModelError` for a checkpoint that is missing or does not fit this code. The command line turns
 them into one line on stderr per file and a non-zero exit status (`rheumabook.cli`).
 
-How a radiograph is judged (`check_radiograph`, all on a copy shrunk to `WORK_SIZE` px on its
-long side and blurred, as `localize.framing` finds a hand's foreground):
+How a radiograph is judged (`check_radiograph`, all on `localize.framing.work_image`: a copy shrunk to
+`WORK_SIZE` px on its long side and blurred, on which the localiser's framing finds a hand too):
 
 - **readable**: a path is read with `data.read_image` (PNG, JPEG, 8/16-bit TIFF, MetaImage, DICOM);
   an array must be 2-D uint8/uint16 (RGB is converted with a warning, as `seam.split_hands` does);
 - **large enough**: at least `MIN_SIDE` pixels on the short side;
 - **not blank**: the blurred image spans at least `MIN_CONTRAST` of its full scale (uint8: 255;
   uint16: its own maximum) between its 0.5th and 99.5th percentiles;
-- **both hands** (``hands="both"``; one, when it names a hand): Otsu's threshold splits foreground from background (the
-  class near the image's border, `BORDER_INSET` in from the edge so that collimation bands and
-  labels don't count, is the background, so an inverted display works too); the
+- **both hands** (``hands="both"``; one, when it names a hand): the framing's detector
+  (`localize.framing.otsu_foreground`: the background's trend removed, Otsu's threshold, the class
+  near the image's border, here `BORDER_INSET` in from the edge so that collimation bands and
+  labels don't count, is the background, so an inverted display works too) finds the foreground; the
   foreground on each side of the seam is measured, and the smaller side must hold at least
   `MIN_HAND_RATIO` of the larger. A bilateral phantom film scores ~0.9, a single hand ~0.05:
   the seam of a one-hand film either runs beside the hand or through it, leaving a sliver;
@@ -31,6 +32,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..localize.framing import WORK_SIZE  # the checks and the framing look at the same work image
+
 __all__ = ["InputError", "ModelError", "MIN_SIDE", "MIN_CONTRAST", "MIN_HAND_RATIO", "WORK_SIZE", "HAND_CHOICES",
            "source_name", "load_input", "check_image", "foreground", "hand_masses", "orientation_score",
            "check_radiograph"]
@@ -41,8 +44,6 @@ MIN_CONTRAST = 0.04
 """Smallest 0.5-99.5 percentile spread of the blurred image, as a fraction of its full scale."""
 MIN_HAND_RATIO = 0.3
 """Foreground on the lighter side of the seam, as a fraction of the heavier side, for two hands."""
-WORK_SIZE = 256
-"""Long side (pixels) of the shrunk copy the checks look at."""
 HAND_CHOICES: tuple[str, ...] = ("both", "left", "right")
 """What a film holds: both hands (a bilateral PA film) or one patient hand."""
 
@@ -102,44 +103,17 @@ BORDER_INSET = 0.06
 """Where the background is read: this fraction of the image's size in from the edge (`foreground`)."""
 
 
-def _unit_small(image: np.ndarray) -> np.ndarray:
-    """The image at `WORK_SIZE` px on its long side, float32 0..1 (uint16 by its own maximum), blurred (sigma 2)."""
-    import cv2
-
-    scale = 255.0 if image.dtype == np.uint8 else max(float(image.max()), 1.0)
-    x = image.astype(np.float32) / scale
-    h, w = x.shape
-    f = WORK_SIZE / max(h, w)
-    if f < 1:
-        x = cv2.resize(x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(x, (0, 0), 2.0)
-
-
 def foreground(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """(Otsu foreground mask at work resolution, contrast): the border's class is the background.
+    """(foreground mask at work resolution, contrast): `localize.framing.otsu_foreground`, the localiser's own
+    detector, with the background read `BORDER_INSET` in from the edge.
 
     contrast: the 0.5-99.5 percentile spread of the blurred work image (0..1 of full scale).
     """
-    import cv2
+    from ..localize.framing import otsu_foreground, work_image
 
-    small = _unit_small(image)
+    small = work_image(image)
     lo, hi = np.percentile(small, [0.5, 99.5])
-    u8 = np.clip(np.rint(small * 255), 0, 255).astype(np.uint8)
-    _, mask = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = mask.astype(bool)
-    if _border_ring(mask).mean() > 0.5:  # inverted display: the hand is dark
-        mask = ~mask
-    return mask, float(hi - lo)
-
-
-def _border_ring(mask: np.ndarray, inset: float = BORDER_INSET) -> np.ndarray:
-    """The mask's top row and side columns `inset` of the size in from the edge (the bottom holds the forearm).
-
-    Inset, not on the edge: a collimated film has bright unexposed bands along its edges (and
-    labels or rulers along the top), which on the very edge would read as foreground.
-    """
-    dy, dx = (max(1, round(inset * n)) for n in mask.shape)
-    return np.concatenate([mask[dy, dx:-dx], mask[dy:, dx], mask[dy:, -dx - 1]])
+    return otsu_foreground(small, border_inset=BORDER_INSET), float(hi - lo)
 
 
 def _seam_at_work(seam: np.ndarray, shape: tuple[int, int], work: tuple[int, int]) -> np.ndarray:

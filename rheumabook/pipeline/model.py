@@ -12,7 +12,7 @@ The stages, in the order `score_many` runs them on a batch of radiographs:
 3. **localise**: each hand framed to its foreground and resized (`localize.frame_hand`, exactly
    as in training), all hands of the batch through the box regressor at once, the 21 boxes
    mapped back through the frame, the mirror and the half's offset into radiograph pixels
-   (`seam.HandSplit.to_radiograph`), clipped to the image.
+   (`handview.HandView.to_image`, the mapping training used), clipped to the image.
 4. **crop**: each box squared, enlarged by the scorer's evaluation area factor and cut from the
    full-resolution radiograph (`scoring.crop_joints`, right hands mirrored).
 5. **score**: all crops of the batch through the scorer (as `scoring.Scorer.predict_proba`, on a
@@ -34,7 +34,8 @@ import pandas as pd
 import torch
 
 from ..data.images import working_image
-from ..joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, applies, mirror_boxes_x
+from ..handview import HandView
+from ..joints import HANDS, JOINTS, MAX_SCORE, SCORE_KINDS, applies
 from ..schema import BOX_COLUMNS
 from ..seam import SeamConfig
 from .checks import HAND_CHOICES, InputError, Source, check_radiograph, load_input, source_name
@@ -54,32 +55,15 @@ frequencies (`Scorer.calibrated`, the prior adjustment; totals without the over-
 
 @dataclass(frozen=True, eq=False)
 class PreparedHand:
-    """One hand ready for the localiser: the uint8 (H, W) model input, its frame (x0, y0, x1, y1) in pixels
-    of the hand image, and how that image maps back: mirrored (of width `width`), then shifted by `offset`."""
+    """One hand ready for the localiser: the uint8 (H, W) model input and its `handview.HandView` (how its
+    normalised boxes map back into the radiograph, clipped to it)."""
 
-    hand: str
+    view: HandView
     resized: np.ndarray
-    frame: np.ndarray
-    width: int
-    mirrored: bool
-    offset: int
 
-    def to_radiograph(self, normalised: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """(21, 4) normalised frame boxes -> radiograph pixels, clipped to `shape` (H, W), at least 1 px wide."""
-        from ..localize import from_frame
-
-        px = from_frame(normalised, self.frame)
-        if self.mirrored:
-            px = mirror_boxes_x(px, self.width)
-        px[:, [0, 2]] += self.offset
-        h, w = shape
-        px[:, [0, 2]] = np.clip(px[:, [0, 2]], 0, w)
-        px[:, [1, 3]] = np.clip(px[:, [1, 3]], 0, h)
-        px[:, 2] = np.maximum(px[:, 2], np.minimum(px[:, 0] + 1, w))
-        px[:, 0] = np.minimum(px[:, 0], px[:, 2] - 1)
-        px[:, 3] = np.maximum(px[:, 3], np.minimum(px[:, 1] + 1, h))
-        px[:, 1] = np.minimum(px[:, 1], px[:, 3] - 1)
-        return px
+    @property
+    def hand(self) -> str:
+        return self.view.hand
 
 
 @dataclass(eq=False)
@@ -265,16 +249,16 @@ class RheumaVIT:
                 raise InputError(f"{name}: {exc}") from None
             check_radiograph(stored, name, hands, split.seam, check_orientation=check_orientation)
             if hands == "both":
-                views = [(h, split.hand(h), split.width(h), split.mirrored(h), split.offset(h)) for h in HANDS]
-            else:
-                view = image[:, ::-1] if hands == "right" else image
-                views = [(hands, view, image.shape[1], hands == "right", 0)]
+                views = [(split.hand(h), split.view(h)) for h in HANDS]
+            else:  # a single-hand film: the whole image, the right hand mirrored into left orientation
+                views = [(image[:, ::-1] if hands == "right" else image,
+                          HandView(hands, width=image.shape[1], height=image.shape[0], mirrored=hands == "right"))]
         with self._stage("localise"):
             size, framing = tuple(self.localizer_config.input_size), bool(self.localizer_config.framing)
             prepared = []
-            for hand, view, width, mirrored, offset in views:
-                resized, frame = frame_hand(np.ascontiguousarray(view), size, framing=framing)
-                prepared.append(PreparedHand(hand, resized, frame, int(width), bool(mirrored), int(offset)))
+            for pixels, view in views:
+                resized, frame = frame_hand(np.ascontiguousarray(pixels), size, framing=framing)
+                prepared.append(PreparedHand(view.with_frame(frame), resized))
         return _Item(name, image, prepared)
 
     @torch.inference_mode()
@@ -294,7 +278,7 @@ class RheumaVIT:
             for it in items:
                 rows = []
                 for h in it.hands:
-                    px = h.to_radiograph(norm[i].astype(np.float64), it.image.shape)
+                    px = h.view.to_image(norm[i].astype(np.float64), it.image.shape)
                     rows.append(pd.DataFrame(px, columns=list(BOX_COLUMNS)).assign(hand=h.hand, joint=list(JOINTS)))
                     i += 1
                 table = pd.concat(rows, ignore_index=True)

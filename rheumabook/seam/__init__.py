@@ -14,8 +14,8 @@ flows through it:
 - `dp`      `cumulative_energy`, `seam_from_table`, `min_energy_seam`: the exact
             least-energy 8-connected path by dynamic programming; `seam_cost`.
 - `split`   `split_hands(image, config=...)` -> `HandSplit`: the two halves, the seam, and
-            box mapping between radiograph and halves (`to_half`, `to_radiograph`,
-            `hand_of`, `clearance`, `cuts`).
+            box mapping between radiograph and halves (`view`: each half's
+            `handview.HandView`; `to_half`, `to_radiograph`, `hand_of`, `clearance`, `cuts`).
 - `survey`  `survey_splits`, `summarize_survey`, `compare_variants`, `first_cut`: does
             the seam cut any true joint box over a data set (chapter 3's numbers).
 

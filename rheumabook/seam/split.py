@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..boxes import as_box_array
-from ..joints import HANDS, mirror_boxes_x
+from ..handview import HandView
+from ..joints import HANDS
 from ..schema import BOX_COLUMNS
 from .config import DEFAULT_BAND, MIN_SIDE, SeamConfig, band_fractions
 from .dp import min_energy_seam
@@ -149,25 +150,22 @@ class HandSplit:
         """Width in pixels of `hand`'s half."""
         return int(self.hand(hand).shape[1])
 
+    def view(self, hand: str) -> HandView:
+        """The `handview.HandView` of the patient's `hand`: its half's offset, width and mirroring (no frame)."""
+        return HandView(_check_hand(hand), width=self.width(hand), height=self.shape[0], offset=self.offset(hand),
+                        mirrored=self.mirrored(hand))
+
     def to_half(self, boxes: Boxes, hand: str) -> Boxes:
-        """Radiograph boxes of the patient's `hand` -> boxes in that hand's image.
+        """Radiograph boxes of the patient's `hand` -> boxes in that hand's image (`view(hand).to_hand`).
 
         boxes: (N, 4) array or a DataFrame with x_min, y_min, x_max, y_max (other columns kept).
         Returns the same kind (a float array, or a DataFrame copy).
         """
-        arr = as_box_array(boxes)
-        arr[:, [0, 2]] -= self.offset(hand)
-        if self.mirrored(hand):
-            arr = mirror_boxes_x(arr, self.width(hand))
-        return _like(boxes, arr)
+        return _like(boxes, self.view(hand).to_hand(boxes))
 
     def to_radiograph(self, boxes: Boxes, hand: str) -> Boxes:
         """Boxes in the image of the patient's `hand` -> radiograph boxes (the inverse of `to_half`)."""
-        arr = as_box_array(boxes)
-        if self.mirrored(hand):
-            arr = mirror_boxes_x(arr, self.width(hand))
-        arr[:, [0, 2]] += self.offset(hand)
-        return _like(boxes, arr)
+        return _like(boxes, self.view(hand).to_radiograph(boxes))
 
     def hand_of(self, boxes: Boxes) -> np.ndarray:
         """For each radiograph box, the patient hand whose side of the seam holds it wholly, else None.

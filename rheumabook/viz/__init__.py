@@ -19,7 +19,7 @@ from .distributions import score_distributions
 from .explain import heat_overlay_grid, reconstruction_figure, stage_layouts, window_layout_figure
 from .joint_map import SITE_KIND_COLORS, joint_map
 from .patient import joint_scores_text, radiograph_caption, show_patient_joint
-from .pipeline import bland_altman, score_overlay, totals_scatter
+from .pipeline import bland_altman, landmark_overlay, save_figure, score_overlay, totals_scatter
 from .radiograph import HAND_COLORS, display_range, draw_boxes, show_radiograph, zoom_joint
 from .seam import seam_explorer, seam_figure, show_split
 
@@ -30,6 +30,6 @@ __all__ = [
     "radiograph_caption", "joint_scores_text", "show_patient_joint",
     "WIDGETS_ENV", "widgets_live", "patient_browser",
     "show_split", "seam_figure", "seam_explorer",
-    "score_overlay", "totals_scatter", "bland_altman",
+    "score_overlay", "totals_scatter", "bland_altman", "landmark_overlay", "save_figure",
     "stage_layouts", "window_layout_figure", "reconstruction_figure", "heat_overlay_grid",
 ]

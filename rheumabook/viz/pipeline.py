@@ -5,6 +5,10 @@
 - `totals_scatter`: predicted against true per-patient totals, the identity line, Pearson's r.
 - `bland_altman`: difference against mean of two measurements, the mean difference and the
   95 % limits of agreement (mean +- 1.96 SD), Bland & Altman (1986).
+- `landmark_overlay`: a single-hand film of the real-image check (`rheumabook.evaluate`) with the
+  localiser's boxes (green where the labelled point is hit, red where missed), the labelled points
+  and a line from each point to its box centre, so a miss can be seen.
+- `save_figure`: write a figure as a PNG atomically (the command lines' ``--overlays``).
 
 The table `score_overlay` draws is one radiograph's pipeline table (`pipeline.RESULT_COLUMNS`:
 hand, joint, x_min..y_max, erosion, jsn, ...); nothing here imports the pipeline itself.
@@ -18,7 +22,7 @@ import pandas as pd
 
 from .radiograph import display_range
 
-__all__ = ["score_overlay", "totals_scatter", "bland_altman"]
+__all__ = ["score_overlay", "totals_scatter", "bland_altman", "landmark_overlay", "save_figure"]
 
 
 def _grade_text(value: Any) -> str:
@@ -100,3 +104,48 @@ def bland_altman(predicted: np.ndarray, truth: np.ndarray, *, ax: Any = None, la
     ax.set_title(f"limits of agreement {stats['lower']:+.1f} .. {stats['upper']:+.1f}", fontsize=9)
     ax.legend(fontsize=7)
     return ax, stats
+
+
+def landmark_overlay(image: np.ndarray, boxes: np.ndarray, points: pd.DataFrame, *, ax: Any = None,
+                     title: Optional[str] = None, fontsize: float = 5.5) -> Any:
+    """Draw a single-hand `image` with the predicted `boxes` of the labelled joints and the labelled points.
+
+    boxes: (21, 4) pixels of `image`, `joints.JOINTS` order. points: the image's rows of
+    `evaluate.LandmarkReport.points` (joint, x, y, pred_x, pred_y, pred_hit). A hit's box is green, a miss's
+    red; each point is a cross joined to its box centre. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from ..joints import JOINTS
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6 * image.shape[0] / image.shape[1]))
+    vmin, vmax = display_range(image)
+    ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax)
+    for row in points.itertuples(index=False):
+        colour = "lime" if row.pred_hit else "red"
+        x0, y0, x1, y1 = np.asarray(boxes, dtype=float)[JOINTS.index(row.joint)]
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=0.8))
+        ax.plot([row.x, row.pred_x], [row.y, row.pred_y], color=colour, linewidth=0.6)
+        ax.plot(row.x, row.y, "+", color="cyan", markersize=5, markeredgewidth=0.8)
+        ax.text(x0, y0 - 2, row.joint, color=colour, fontsize=fontsize, va="bottom")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def save_figure(figure: Any, path: Any, *, dpi: int = 150) -> Any:
+    """Write `figure` to `path` as a PNG, atomically (complete or absent), then close it; returns the path."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from ..cache import atomic_write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"), suffix=".png")
+    plt.close(figure)
+    return path
