@@ -260,6 +260,24 @@ def test_augment_settings_and_the_old_boolean_spelling():
         tiny_config(augment="mixup")
 
 
+def test_batched_crop_and_pad_gives_torchvisions_pixels_exactly():
+    # the reference: torchvision's v2.RandomCrop called on each crop in turn, from the same generator state
+    from torchvision.transforms import v2
+
+    from rheumabook.scoring.augment import CropAndPad
+
+    x = torch.rand(37, 1, 64, 64, generator=torch.Generator().manual_seed(3))
+    reference = v2.RandomCrop(64, padding=6, fill=0.0)
+    expected = augment_crops(x, torch.Generator().manual_seed(11), v2.Compose([reference]))  # Compose: per crop
+    got = augment_crops(x, torch.Generator().manual_seed(11), CropAndPad(64, 6))
+    assert torch.equal(got, expected) and got.stride() == expected.stride()  # the layout too: convolutions see it
+    assert not torch.equal(got, x)
+    torch.manual_seed(5)
+    one = CropAndPad(64, 6)(x[0])
+    torch.manual_seed(5)
+    assert torch.equal(one, reference(x[0]))
+
+
 def test_run_comparison_trains_every_row_the_independent_one_and_the_cnn_ensemble():
     from rheumabook.profiles import ScoringPlan
     from rheumabook.scoring import run_comparison

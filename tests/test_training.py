@@ -2,6 +2,7 @@
 and checkpoints (round trip for any config dataclass, atomic writes, clear errors)."""
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 
@@ -197,3 +198,25 @@ def test_precision_resolves_per_device():
     assert autocast_dtype("bf16", "cuda") == torch.bfloat16
     with pytest.raises(ValueError, match="precision must be one of"):
         FitConfig(epochs=1, lr=0.1, precision="fp8")
+
+
+def test_the_optimiser_updates_all_parameters_at_once_with_the_same_arithmetic():
+    # make_optimizer asks AdamW for its multi-tensor (foreach) update, which torch uses only on GPUs by default;
+    # on a CPU it must give the per-parameter loop's weights bit for bit, or every number of the book would move
+    from rheumabook.training import make_optimizer
+
+    torch.manual_seed(0)
+    build = lambda: nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),  # noqa: E731
+                                  nn.Linear(8 * 6 * 6, 3))
+    a = build()
+    b = copy.deepcopy(a)
+    opt_a = make_optimizer(a, FitConfig(epochs=1, lr=1e-2, weight_decay=1e-2))
+    opt_b = torch.optim.AdamW(b.parameters(), lr=1e-2, weight_decay=1e-2, foreach=False)
+    assert opt_a.defaults["foreach"] is True
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 3, (16,))
+    for _ in range(5):
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

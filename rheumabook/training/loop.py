@@ -169,7 +169,9 @@ def make_optimizer(model: nn.Module, config: FitConfig,
     params = list(param_groups) if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires a gradient and no parameter groups were given")
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # foreach: one multi-tensor update instead of a Python loop over the parameters (the default only on GPUs);
+    # the same arithmetic, bit for bit on a CPU (tests/test_training.py), in a fraction of the time
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: FitConfig, steps_per_epoch: Optional[int]) -> Any:
