@@ -239,8 +239,8 @@ def measure_workloads(workloads: Sequence[Workload], *, cpu: bool = False, progr
     return pd.DataFrame(rows)
 
 
-def _minutes(row: Any, gpu: GPU) -> float:
-    flops = 1e9 * (row.train_samples * (row.fwd_gflop + row.bwd_gflop) + row.forward_samples * row.fwd_gflop)
+def _minutes(flops: Any, gpu: GPU) -> Any:
+    """Minutes `gpu` takes for `flops` at `UTILISATION` of its peak."""
     return flops / (gpu.peak_tflops * 1e12 * UTILISATION) / 60
 
 
@@ -251,10 +251,11 @@ def chapter_costs(jobs: pd.DataFrame, renders: Sequence[Renders], seconds_per_re
     + its rendering on the CPU; "cpu_min" (when jobs has the CPU columns) = samples x measured
     seconds per sample + rendering.
     """
-    jobs = jobs.assign(pflop=1e-6 * (jobs["train_samples"] * (jobs["fwd_gflop"] + jobs["bwd_gflop"])
-                                     + jobs["forward_samples"] * jobs["fwd_gflop"]))
+    flops = 1e9 * (jobs["train_samples"] * (jobs["fwd_gflop"] + jobs["bwd_gflop"])
+                   + jobs["forward_samples"] * jobs["fwd_gflop"])
+    jobs = jobs.assign(pflop=flops / 1e15)
     for gpu in GPUS:
-        jobs[f"{gpu.name}_train_min"] = [_minutes(r, gpu) for r in jobs.itertuples()]
+        jobs[f"{gpu.name}_train_min"] = _minutes(flops, gpu)
     cpu = "cpu_train_ms" in jobs
     if cpu:
         jobs["cpu_train_min"] = (jobs["train_samples"] * jobs["cpu_train_ms"]

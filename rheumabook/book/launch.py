@@ -23,6 +23,11 @@ STAGES: tuple[str, ...] = ("localiser", "scorer", "pretraining")
 """The stages `train_stage` trains: chapter 4's localiser, chapter 5's scorer, chapter 6's pretraining U-Net."""
 
 
+def _check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; the stages are {list(STAGES)}")
+
+
 def _prepare(stage: str, profile: Any, seed: int, progress: bool) -> dict:
     """The stage's data, written to the artifacts folder on first use (read back afterwards)."""
     from ..data import chapter_dataset
@@ -64,8 +69,7 @@ def train_stage(stage: str, profile: Any = "auto", *, seed: int = 0, device: str
     from ..profiles import Profile, get_profile, resolve_device
     from ..training import distributed
 
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; the stages are {list(STAGES)}")
+    _check_stage(stage)
     cfg = profile if isinstance(profile, Profile) else get_profile(profile)
     device = resolve_device(device)
     distributed.init_from_env()
@@ -87,8 +91,7 @@ def train_command(stage: str, profile: str = "auto", *, seed: int = 0, device: s
     from ..training import distributed
 
     try:  # usage is checked before anything long starts
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; the stages are {list(STAGES)}")
+        _check_stage(stage)
         cfg, device = get_profile(profile), resolve_device(device)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

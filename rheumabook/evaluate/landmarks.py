@@ -161,8 +161,7 @@ def predict_hand_boxes(model: Any, config: Any, image: np.ndarray, mean_boxes: O
         raise ValueError(f"hand must be one of {HAND_SIDES}, got {hand!r}")
     img = working_image(image)  # as the localiser's training hands were (bit depth changes no box)
     # the thumb on the image's right: seen mirrored, as a patient's left hand in the training orientation
-    view = HandView("left" if hand == "left" else "right", width=img.shape[1], height=img.shape[0],
-                    mirrored=hand == "left")
+    view = HandView(hand, width=img.shape[1], height=img.shape[0], mirrored=hand == "left")
     img = np.ascontiguousarray(img[:, ::-1]) if view.mirrored else img
     resized, frame = frame_hand(img, tuple(config.input_size), framing=bool(config.framing))
     view = view.with_frame(frame)
