@@ -33,10 +33,10 @@ BONE_LENGTH_MM: dict[int, tuple[float, ...]] = {
     5: (54.0, 33.0, 19.0, 16.0),
 }
 SHAFT_WIDTH_MM: dict[int, tuple[float, ...]] = {
-    1: (9.0, 8.4, 6.6),
+    1: (9.0, 8.2, 6.6),
     2: (8.6, 8.6, 6.8, 5.6),
     3: (8.8, 8.8, 7.0, 5.8),
-    4: (7.8, 8.0, 6.6, 5.4),
+    4: (7.8, 7.8, 6.6, 5.4),
     5: (7.4, 7.2, 6.0, 5.0),
 }
 CORTEX_MM = {"metacarpal": 2.0, "proximal": 1.5, "middle": 1.2, "distal": 0.9, "end": 0.5}
@@ -51,19 +51,34 @@ JOINT_SPACE_MM: dict[str, float] = {
 # Depth of a bone head's parabolic cap as a fraction of its width: MCP heads are round,
 # PIP/DIP heads (condyles) flatter. The next bone's base is the same cap shifted by the gap.
 _HEAD_DEPTH = {"MCP": 0.27, "MCP1": 0.2, "PIP": 0.12, "DIP": 0.10, "IP": 0.12, "CMC": 0.04, "tip": 0.3}
-_WAIST = {"metacarpal": 1.0, "proximal": 0.92, "middle": 0.92, "distal": 0.85}
-"""Waist of a tubular bone as a fraction of `SHAFT_WIDTH_MM` (the ends keep their widths): metacarpals
-7-10 mm, proximal phalanges 7-9, middle 6-7, distal ~5 mm, 0.6-0.8x the ends (hand-anatomy.md)."""
+_END_FLARE = {"metacarpal base": 1.12, "metacarpal head": 1.38, "thumb metacarpal base": 1.35,
+              "thumb metacarpal head": 1.35, "phalanx head": 1.34, "tuft": 1.2}
+"""Width of a bone end / its shaft (`SHAFT_WIDTH_MM` is the shaft at its waist: metacarpals 7-10 mm, proximal
+phalanges 7-9, middle 6-7, distal 5-6). The ends flare to 1.3-1.5x the shaft, so the waist is 0.6-0.75x the ends;
+a distal phalanx ends in a tuft ~1.2x its shaft (hand-anatomy.md). A phalanx's base matches the head before it.
+The bases of metacarpals 2-5 stay narrower (1.12x): they meet side by side on the carpus, which is narrower
+than a real one, and wider bases would overlap there."""
 _NOTCH = 0.02  # depth of the notch between the two condyles of a phalangeal head, x the head's width
 _PHYSIS = 0.3  # an open growth plate lies this far (x the end's width) from the joint surface
 _SOFT_BLUR_MM = 1.2  # blur of the skin edge
 _SOFT_MM = {"metacarpal": 5.5, "proximal": 4.6, "middle": 4.0, "distal": 3.6, "tip": 4.0}
 """Soft tissue beside the bones of a finger (each side) and beyond the tip."""
 
-# Nominal ray angles in degrees from the hand's long axis, positive towards the thumb.
-_MC_ANGLE = {2: 8.0, 3: 1.5, 4: -6.0, 5: -12.5}
+# Nominal ray angles in degrees from the hand's long axis, positive towards the thumb. The metacarpals fan out
+# so that their heads lie ~55 mm apart, centre to centre (a hand 80-90 mm wide over them, hand-anatomy.md; ~77
+# with the phantom's palm soft tissue). The development hands' MCP2-MCP5 span is 1.41 +- 0.09 x their MCP3-PIP3
+# distance (phantom v2: 1.08). The fingers turn back towards the middle one at the MCPs (_MCP_TURN), so that
+# the finger tips keep their places.
+_MC_ANGLE = {2: 15.0, 3: 1.5, 4: -11.0, 5: -24.0}
+_MCP_TURN = {2: -11.0, 3: 0.0, 4: 5.5, 5: 11.0}
+_THUMB_FORESHORTENING = 0.9
+"""Projected length of the first metacarpal / its true length: it leaves the trapezium tilted ~25 deg out of
+the film's plane (palmar abduction), so a PA view sees it short and broad (hand-anatomy.md)."""
+_CMC1_RADIAL_MM = 3.0
+"""How far radially of the trapezium's centre line the first metacarpal's base meets it (its saddle faces
+distally and radially): the thumb starts low and wide of the index, as on the development hands."""
 _SPREAD_ANGLE = {2: 7.0, 3: 0.0, 4: -6.0, 5: -12.0}  # added to the phalanges per unit of spread (x the patient's gain)
-_MC_ON_CARPAL = {2: 0.0, 3: 0.0, 4: 0.7, 5: -0.58}
+_MC_ON_CARPAL = {2: 0.0, 3: 0.0, 4: 0.7, 5: -0.9}
 """Where a metacarpal base sits on its carpal bone: offset of its axis from the bone's centre, in half-widths."""
 _MC_CARPAL = {2: ("trapezoid",), 3: ("capitate",), 4: ("hamate", "capitate"), 5: ("hamate",)}
 """The carpal bone(s) each metacarpal base meets (the first one places it)."""

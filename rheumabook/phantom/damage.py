@@ -50,8 +50,12 @@ def _erosion_split(grade: int, u: float) -> list[tuple[int, int]]:
     return [(first, 2), (other, 2)] if coin else [(first, 3), (other, 1)]
 
 
-def finger_erosions(j: JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray]:
-    """Cut polygons (hand frame) for an erosion grade at a finger/CMC joint; u: >= 10 uniforms."""
+def finger_erosions(j: JointGeo, grade: int, u: np.ndarray, *, distal_only: bool = False) -> list[np.ndarray]:
+    """Cut polygons (hand frame) for an erosion grade at a finger/CMC joint; u: >= 10 uniforms.
+
+    distal_only: every defect in the distal bone end, for a site that is one bone's end (CMC1 is scored at
+    the base of the first metacarpal, not the trapezium); two defects then take opposite margins.
+    """
     if grade == 0:
         return []
     d, nv, g, c = j.axis, normal_of(j.axis), j.gap, j.curv
@@ -64,8 +68,13 @@ def finger_erosions(j: JointGeo, grade: int, u: np.ndarray) -> list[np.ndarray]:
             cuts.append(circle(p, 0.15 * ew, 0.15 * ew, d, 16))
         return cuts
     cuts = []
+    first_side = None
     for k, (end, eg) in enumerate(_erosion_split(grade, u[0])):
         side = 1.0 if u[1 + k] < 0.5 else -1.0
+        if distal_only:
+            end = 1
+            side = side if first_side is None else -first_side
+            first_side = side
         h = j.h_prox if end == 0 else j.h_dist
         sgn = -1.0 if end == 0 else 1.0  # proximal bone end lies at u < 0 in the joint frame
         # each bone end's defect is placed in that bone's own frame

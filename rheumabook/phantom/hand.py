@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from ..joints import JOINTS, applies
-from .anatomy import (_MC_ANGLE, _MC_CARPAL, _MC_ON_CARPAL, _NOTCH, _PHYSIS, _SOFT_MM, _SPREAD_ANGLE, _WAIST,
-                      BONE_LENGTH_MM, CORTEX_MM,
-                      _HEAD_DEPTH, JOINT_SPACE_MM, SHAFT_WIDTH_MM)
+from .anatomy import (_CMC1_RADIAL_MM, _END_FLARE, _HEAD_DEPTH, _MC_ANGLE, _MC_CARPAL, _MC_ON_CARPAL, _MCP_TURN, _NOTCH,
+                      _PHYSIS, _SOFT_MM, _SPREAD_ANGLE, _THUMB_FORESHORTENING, BONE_LENGTH_MM, CORTEX_MM,
+                      JOINT_SPACE_MM, SHAFT_WIDTH_MM)
 from .damage import finger_erosions, jsn_closure, jsn_sclerosis, osteopenia
 from .thickness import LongBone
 from .outline import HandGeo, JointGeo, circle, normal_of, bone_outline, place_local, seat_against, unit_vector
@@ -115,7 +115,7 @@ def _ray_angles(f: int, pose: dict) -> list[float]:
         a_mc = pose["thumb_deg"]
         return [a_mc, a_mc - 12.0 + jit[1], a_mc - 18.0 + jit[1] + jit[2]]
     a_mc = _MC_ANGLE[f] + jit[0]
-    a_ph = a_mc + _SPREAD_ANGLE[f] * pose["spread"] * pose["var"]["spread_gain"]
+    a_ph = a_mc + _MCP_TURN[f] + _SPREAD_ANGLE[f] * pose["spread"] * pose["var"]["spread_gain"]
     return [a_mc, a_ph + jit[1], a_ph + jit[1] + jit[2], a_ph + jit[1] + jit[2] + 0.5 * jit[2]]
 
 
@@ -129,19 +129,22 @@ def _ray_plan(f: int, pose: dict, lf: float) -> _Ray:
     kinds = ("metacarpal", "proximal", "distal") if f == 1 else ("metacarpal", "proximal", "middle", "distal")
     lengths = [v * lf * var["bones"][f - 1, i] * (1.0 if i == 0 else var["flexion"][f - 1])
                for i, v in enumerate(BONE_LENGTH_MM[f])]
+    if f == 1:
+        lengths[0] *= _THUMB_FORESHORTENING
     levels = ("MCP", "IP") if f == 1 else ("MCP", "PIP", "DIP")
     sites = ("MCP1", "IP") if f == 1 else (f"MCP{f}", f"PIP{f}", f"DIP{f}")
-    # widths: base of each bone matches the head of the previous one; the shaft narrows to a waist
-    # (0.6-0.75 of the ends); a distal phalanx ends in a tuft ~1.25x its waist
+    # widths (base, shaft, head): the ends flare to 1.3-1.5x the shaft, the base of each phalanx matches the
+    # head of the bone before it, a distal phalanx ends in a tuft (_END_FLARE)
+    thumb = "thumb " if f == 1 else ""
     widths = []
     for i, ws in enumerate(SHAFT_WIDTH_MM[f]):
         ws = ws * var["width"]
         if i == 0:
-            wb, wh = ws * (1.12 if f > 1 else 1.2), ws * (1.36 if f > 1 else 1.3)
+            wb, wh = ws * _END_FLARE[thumb + "metacarpal base"], ws * _END_FLARE[thumb + "metacarpal head"]
         else:
             wb = widths[-1][2] * 0.98
-            wh = ws * (1.2 if kinds[i] != "distal" else _WAIST[kinds[i]] * 1.25)
-        widths.append((wb, ws * _WAIST[kinds[i]], wh))
+            wh = ws * _END_FLARE["tuft" if kinds[i] == "distal" else "phalanx head"]
+        widths.append((wb, ws, wh))
     caps = []
     for i in range(len(lengths)):
         lvl_h = ("MCP1" if f == 1 else "MCP") if i == 0 else (levels[i] if i < len(levels) else "tip")
@@ -164,7 +167,7 @@ def _seat_metacarpal(ray: _Ray, carpal: dict[str, np.ndarray]) -> np.ndarray:
     nominal = nominal[: len(nominal) // 2]  # the base half is what meets the carpus
     if f == 1:
         carpal_pts = carpal["trapezium"]
-        start = np.mean(carpal_pts, axis=0) + 12.0 * d0
+        start = np.mean(carpal_pts, axis=0) + 12.0 * d0 + _CMC1_RADIAL_MM * normal_of(d0)
     else:
         cx, cy, a_l, a_r = carpal_layout()[_MC_CARPAL[f][0]][:4]
         carpal_pts = np.vstack([carpal[name] for name in _MC_CARPAL[f]])
@@ -225,7 +228,7 @@ def _build_cmc(geo: HandGeo, ray: _Ray, base_pt: np.ndarray, ero: dict[str, int]
     if cmc_site is not None:
         geo.boxes[cmc_site] = (cmc_c, cmc.half_box)
     if cmc_site == "CMC1":
-        geo.erode("CMC1", finger_erosions(cmc, ero["CMC1"], rnd("CMC1")))
+        geo.erode("CMC1", finger_erosions(cmc, ero["CMC1"], rnd("CMC1"), distal_only=True))
     if cmc_site is not None:
         geo.osteopenia += osteopenia(cmc_c, cmc.half_box, ero[cmc_site], jsn[cmc_site])
 

@@ -9,10 +9,13 @@ pose, exposure and confounders.
 
 The model
 ---------
-* **Geometry in millimetres** (phantom v2, issue 9). Every bone lives in a hand frame (x
-  towards the thumb, y towards the finger tips, origin at the midcarpal joint), built from
+* **Geometry in millimetres** (phantom v2, issue 9; v3 proportions, issue 20). Every bone lives in a
+  hand frame (x towards the thumb, y towards the finger tips, origin at the midcarpal joint), built from
   the round anatomical figures of ``shared/reference/hand-anatomy.md``: bone lengths per
-  finger, shafts with a waist (0.6-0.8x the ends) flaring smoothly to the ends, cortex
+  finger, shafts of the reference's widths flaring smoothly to ends 1.3-1.5x as wide (a waist of
+  0.6-0.75x the ends), metacarpals fanning to heads ~55 mm apart (the reference's 80-90 mm hand
+  over them, ~77 mm with the phantom's thinner palm) with the fingers turned back towards the middle one, a first metacarpal seen foreshortened
+  (0.9, its palmar abduction), cortex
   0.9-2 mm at mid-shaft thinning to 0.5 mm under the joint surfaces, joint spaces MCP 1.75,
   PIP 1.05, DIP/IP 0.8, CMC 1.25, radiocarpal 2.25 and intercarpal 1.5 mm. A head is a
   convex parabolic cap (bicondylar, with a shallow notch, at the phalanges) and the next
