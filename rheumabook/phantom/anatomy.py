@@ -80,7 +80,7 @@ distally and radially): the thumb starts low and wide of the index, as on the de
 _SPREAD_ANGLE = {2: 7.0, 3: 0.0, 4: -6.0, 5: -12.0}  # added to the phalanges per unit of spread (x the patient's gain)
 _MC_ON_CARPAL = {2: 0.0, 3: 0.0, 4: 0.7, 5: -0.9}
 """Where a metacarpal base sits on its carpal bone: offset of its axis from the bone's centre, in half-widths."""
-_MC_CARPAL = {2: ("trapezoid",), 3: ("capitate",), 4: ("hamate", "capitate"), 5: ("hamate",)}
+_MC_CARPAL = {2: ("trapezoid", "capitate", "trapezium"), 3: ("capitate",), 4: ("hamate", "capitate"), 5: ("hamate",)}
 """The carpal bone(s) each metacarpal base meets (the first one places it)."""
 
 # Damage: JSN grade -> remaining fraction of the joint space (grade 1 is focal, see jsn_closure).
