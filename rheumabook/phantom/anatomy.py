@@ -63,6 +63,10 @@ _PHYSIS = 0.3  # an open growth plate lies this far (x the end's width) from the
 _SOFT_BLUR_MM = 1.2  # blur of the skin edge
 _SOFT_MM = {"metacarpal": 5.5, "proximal": 4.6, "middle": 4.0, "distal": 3.6, "tip": 4.0}
 """Soft tissue beside the bones of a finger (each side) and beyond the tip."""
+_WEB_REACH = 0.35
+"""How far up the proximal phalanges (MCP to PIP) the webs between the fingers reach."""
+_WEB_REACH_THUMB = 0.8
+"""How far up the first metacarpal (CMC1 to MCP1) the first web reaches from the index."""
 
 # Nominal ray angles in degrees from the hand's long axis, positive towards the thumb. The metacarpals fan out
 # so that their heads lie ~55 mm apart, centre to centre (a hand 80-90 mm wide over them, hand-anatomy.md; ~77

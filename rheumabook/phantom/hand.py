@@ -24,7 +24,8 @@ import numpy as np
 
 from ..joints import JOINTS, applies
 from .anatomy import (_CMC1_RADIAL_MM, _END_FLARE, _HEAD_DEPTH, _MC_ANGLE, _MC_CARPAL, _MC_ON_CARPAL, _MCP_TURN, _NOTCH,
-                      _PHYSIS, _SOFT_MM, _SPREAD_ANGLE, _THUMB_FORESHORTENING, BONE_LENGTH_MM, CORTEX_MM,
+                      _PHYSIS, _SOFT_MM, _SPREAD_ANGLE, _THUMB_FORESHORTENING, _WEB_REACH, _WEB_REACH_THUMB,
+                      BONE_LENGTH_MM, CORTEX_MM,
                       JOINT_SPACE_MM, SHAFT_WIDTH_MM)
 from .damage import finger_erosions, jsn_closure, jsn_sclerosis, osteopenia
 from .thickness import LongBone
@@ -58,7 +59,7 @@ def build_hand(scores: dict[str, tuple[int, int]], pose: dict, length_factor: np
 
 
 def _palm_and_forearm(geo: HandGeo, lo: np.ndarray, hi: np.ndarray) -> None:
-    """Soft tissue of the palm (with the thenar eminence) and the forearm into `geo`; the fingers have theirs.
+    """Soft tissue of the palm (with the thenar eminence and the webs) and the forearm into `geo`; the fingers have theirs.
 
     lo, hi: the healthy carpus's bounding corners (mm): the wrist's sides lie just beside them.
     """
@@ -68,11 +69,17 @@ def _palm_and_forearm(geo: HandGeo, lo: np.ndarray, hi: np.ndarray) -> None:
         j = geo.joints[f"MCP{f}"]
         w = j.h_prox + _SOFT_MM["metacarpal"]
         palm_pts += [j.centre + w * normal_of(j.axis) + 5.0 * j.axis, j.centre - w * normal_of(j.axis) + 5.0 * j.axis]
+    for f in range(2, 6):  # the webs between the fingers reach about a third of the way up the proximal phalanges
+        mcp, pip = geo.joints[f"MCP{f}"].centre, geo.joints[f"PIP{f}"].centre
+        palm_pts.append(mcp + _WEB_REACH * (pip - mcp))
     mc1 = geo.joints["CMC1"]
     n1 = normal_of(mc1.axis)
     for along in (0.0, 16.0, 26.0):  # the thenar covers the proximal half of the first metacarpal
         palm_pts += [mc1.centre + (mc1.h_dist + 6.0) * n1 + along * mc1.axis,
                      mc1.centre - (mc1.h_dist + 4.0) * n1 + along * mc1.axis]
+    # the first web (adductor pollicis) spans from the index to the thumb's metacarpal, most of the way up it
+    reach = _WEB_REACH_THUMB * float(np.linalg.norm(geo.joints["MCP1"].centre - mc1.centre))
+    palm_pts.append(mc1.centre - (mc1.h_dist + 4.0) * n1 + reach * mc1.axis)
     palm_pts += [np.array([wl, -6.0]), np.array([wr, -8.0]), np.array([wl + 0.5, -22.0]), np.array([wr + 0.5, -22.0])]
     hull = cv2.convexHull(np.array(palm_pts, dtype=np.float32)).reshape(-1, 2).astype(float)
     geo.soft.append((hull, 255))
