@@ -101,3 +101,30 @@ def test_cluster_bootstrap_of_copies_equals_item_bootstrap():
     # ...whereas treating the copies as independent items makes the interval far too narrow
     naive = bootstrap_ci(weighted_mae, np.repeat(t, 5), np.repeat(p, 5), n_boot=2000, seed=1)
     assert (naive[2] - naive[1]) < 0.6 * (clustered[2] - clustered[1])
+
+
+def test_graded_sites_keeps_the_sites_every_array_grades():
+    from rheumabook.scoring import MISSING, graded_sites
+
+    truth = np.array([0, 1, MISSING, 2, 3])
+    a = np.array([0, MISSING, 1, 2, 0])
+    b = np.array([1, 1, 1, MISSING, 0])
+    assert graded_sites(truth, a).tolist() == [True, False, False, True, True]
+    assert graded_sites(truth, a, b).tolist() == [True, False, False, False, True]
+    with pytest.raises(ValueError, match="aligned"):
+        graded_sites(truth, a[:3])
+    with pytest.raises(ValueError, match="at least one"):
+        graded_sites()
+
+
+def test_site_accuracy_is_metric_rows_point_estimate_on_the_graded_sites():
+    """By hand: on the graded sites (0, 3, 4) truth (0, 2, 3) vs prediction (0, 2, 0): recalls 1, 1, 0 -> 2/3;
+    sklearn's balanced accuracy on the same sites, and `metric_row`'s point estimate, agree."""
+    from rheumabook.scoring import MISSING, metric_row, site_accuracy
+
+    truth = np.array([0, 1, MISSING, 2, 3])
+    pred = np.array([0, MISSING, 1, 2, 0])
+    assert site_accuracy(truth, pred) == pytest.approx(2 / 3)
+    assert site_accuracy(truth, pred) == pytest.approx(balanced_accuracy_score([0, 2, 3], [0, 2, 0]))
+    row = metric_row(truth, pred, np.array(["p1", "p1", "p2", "p2", "p3"]), n_boot=20, seed=0)
+    assert row["accuracy"] == pytest.approx(site_accuracy(truth, pred)) and row["n_sites"] == 3

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..cache import atomic_write_text
+from .environment import environment
 from .chapters import CHAPTER_PARAMETERS, locate_book, read_config, select_chapters, toc_chapters
 from .headline import read_headlines, read_timings
 from .jupyter_cache import cache_executed
@@ -66,21 +66,6 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables (inherited by the kernels papermill starts) for the duration of a block."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
 
 
 def _first_line(source: str) -> str:
@@ -219,7 +204,7 @@ def run_chapters(
     out_dir = Path(out_dir).resolve()  # papermill changes the working directory while it runs
     out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(list(chapters), unit="chapter", desc="Chapters", disable=not progress)
-    with _environment(**{profiles.ENV_VAR: profile_name}):
+    with environment(**{profiles.ENV_VAR: profile_name}):
         for chapter in bar:
             chapter = Path(chapter).resolve()
             bar.set_postfix_str(chapter.stem)

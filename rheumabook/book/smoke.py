@@ -35,7 +35,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import tempfile
 import time
 import traceback
@@ -44,6 +43,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .environment import environment
 
 __all__ = ["SMOKE_COLUMNS", "SmokeError", "smoke_stages", "smoke_run", "smoke_command", "LOCALIZER_EPOCHS", "LOCALIZER_BATCH",
            "SCORING_CROPS", "SCORING_BATCH", "PRETRAIN_CROPS", "N_PATIENTS"]
@@ -113,16 +114,8 @@ def _temporary_artifacts() -> Iterator[Path]:
     """A temporary folder that ``$RHEUMABOOK_ARTIFACTS`` points at for the duration, removed afterwards."""
     from ..cache import ARTIFACTS_ENV
 
-    old = os.environ.get(ARTIFACTS_ENV)
-    with tempfile.TemporaryDirectory(prefix="rheumabook-smoke-") as tmp:
-        os.environ[ARTIFACTS_ENV] = tmp
-        try:
-            yield Path(tmp)
-        finally:
-            if old is None:
-                os.environ.pop(ARTIFACTS_ENV, None)
-            else:
-                os.environ[ARTIFACTS_ENV] = old
+    with tempfile.TemporaryDirectory(prefix="rheumabook-smoke-") as tmp, environment(**{ARTIFACTS_ENV: tmp}):
+        yield Path(tmp)
 
 
 def _parameters(models: Any) -> str:

@@ -91,14 +91,6 @@ def efficiency_runs(data: Any, without: Any, with_: Any, sizes: Sequence[int], s
     return pd.DataFrame(rows)
 
 
-def _accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
-    """Weighted accuracy on the sites where both the reference and the prediction exist."""
-    from ..stats import weighted_accuracy
-
-    keep = (np.asarray(truth) >= 0) & (np.asarray(pred) >= 0)
-    return float(weighted_accuracy(np.asarray(truth)[keep], np.asarray(pred)[keep]))
-
-
 def efficiency_table(runs: pd.DataFrame, test: Any, sources: Mapping[str, str], *, n_boot: int = 1000,
                      seed: int = 0) -> pd.DataFrame:
     """Per (patients, reference, kind): both arms' seed-mean weighted accuracy and the paired difference.
@@ -109,7 +101,7 @@ def efficiency_table(runs: pd.DataFrame, test: Any, sources: Mapping[str, str], 
     difference (with - without) with difference_low / _high, verdict, and seed_differences (the
     per-seed differences, seeds in order). Intervals resample patients (`scoring.difference_row`).
     """
-    from ..scoring import difference_row, metric_row
+    from ..scoring import difference_row, metric_row, site_accuracy
 
     if runs.empty:
         raise ValueError("no label-efficiency runs to summarise")
@@ -133,7 +125,8 @@ def efficiency_table(runs: pd.DataFrame, test: Any, sources: Mapping[str, str], 
                     m = metric_row(reference, stack[arm], patients, n_boot=n_boot, seed=seed)
                     row.update({f"accuracy_{arm}{end}": m[f"accuracy{end}"] for end in ("", "_low", "_high")})
                 d = difference_row(reference, stack["with"], stack["without"], patients, n_boot=n_boot, seed=seed)
-                per_seed = [_accuracy(truth, getattr(by[("with", s)], kind)) - _accuracy(truth, getattr(by[("without", s)], kind))
+                per_seed = [site_accuracy(truth, getattr(by[("with", s)], kind))
+                            - site_accuracy(truth, getattr(by[("without", s)], kind))
                             for s in seeds]
                 rows.append({**row, "difference": d["accuracy"], "difference_low": d["accuracy_low"],
                              "difference_high": d["accuracy_high"], "verdict": d["verdict"],

@@ -33,8 +33,8 @@ from .table1 import EXPERTS, MAJORITY, ONE_VS_TWO, REFERENCES, Table1, on_sites,
 from .data import (CALIBRATION_PREFIX, CALIBRATION_STREAM, LABEL_SOURCES, STREAM, STREAM_PREFIX, TRAIN_DRAWS, CropSet,
                    ScoringData, calibration_patients, chapter_scoring_data, crop_set, crops_fingerprint, scoring_data,
                    site_labels, stream_patients)
-from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, interval_text,
-                       majority_baseline, metric_row, one_vs_two_rows, pooled, predicted_box_sites,
+from .evaluate import (PAPER_TABLE1, PAPER_TABLE3, confusion, difference_row, evaluation_table, expert_predictions, graded_sites,
+                       interval_text, majority_baseline, metric_row, site_accuracy, one_vs_two_rows, pooled, predicted_box_sites,
                        shift_stability)
 from .losses import MISSING, focal_loss, smoothed_targets
 from .model import ScoringModel, idx_pool, num_classes
@@ -54,7 +54,7 @@ __all__ = [
     "CHECKPOINT_FORMAT", "TRANSFORMER_FAMILIES", "schedule_for", "build_scorer", "sampling_weights",
     "epoch_indices", "Scorer", "crop_probabilities", "train_model", "train_scorer", "save_scorer", "load_scorer", "default_checkpoint",
     "load_or_train_scorer", "scorer_provenance",
-    "PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
+    "PAPER_TABLE1", "PAPER_TABLE3", "graded_sites", "site_accuracy", "metric_row", "difference_row", "evaluation_table", "expert_predictions", "pooled",
     "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text", "shift_stability",
     "ENSEMBLE_MEMBERS", "comparison_config", "ensemble", "run_comparison", "backbones",
     "EXPERTS", "MAJORITY", "ONE_VS_TWO", "REFERENCES", "Table1", "on_sites", "paper_table", "table1",

@@ -1,5 +1,7 @@
 """Scoring the scorer (paper §3.5, Table 1, Figs. 3-4): weighted accuracy and MAE with patient-bootstrap intervals.
 
+- `graded_sites` / `site_accuracy`: the sites every array grades (MISSING = -1 left out), and the
+  weighted accuracy there without an interval (per-seed differences).
 - `metric_row`: weighted accuracy and weighted MAE (`stats.metrics`) of predictions against a
   reference on the sites where both exist, each with a 95 % percentile bootstrap interval that
   resamples PATIENTS (`stats.bootstrap_ci(groups=patient)`): a patient's joints are correlated,
@@ -26,7 +28,7 @@ from ..schema import KEY_COLUMNS
 from ..stats import bootstrap_ci, weighted_accuracy, weighted_mae
 from .losses import MISSING
 
-__all__ = ["PAPER_TABLE1", "PAPER_TABLE3", "metric_row", "evaluation_table", "expert_predictions",
+__all__ = ["PAPER_TABLE1", "PAPER_TABLE3", "graded_sites", "site_accuracy", "metric_row", "evaluation_table", "expert_predictions",
            "pooled", "difference_row", "one_vs_two_rows", "majority_baseline", "predicted_box_sites", "confusion", "interval_text",
            "shift_stability"]
 
@@ -64,6 +66,22 @@ MobileViT:    0.61 ± 0.05  1.06 ± 0.23  0.63 ± 0.04  0.41 ± 0.05
 """Paper Table 3 (backbone ablation, same metrics)."""
 
 
+def graded_sites(*grades: np.ndarray) -> np.ndarray:
+    """(N,) bool: the sites where every one of the aligned (N,) grade arrays has a grade (>= 0; MISSING is -1)."""
+    if not grades:
+        raise ValueError("graded_sites needs at least one grade array")
+    arrays = [np.asarray(g) for g in grades]
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"grade arrays must be aligned (one entry per site), got shapes {[a.shape for a in arrays]}")
+    return np.logical_and.reduce([a >= 0 for a in arrays])
+
+
+def site_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Weighted accuracy of `y_pred` against `y_true` on the sites both grade (`graded_sites`), without an interval."""
+    keep = graded_sites(y_true, y_pred)
+    return float(weighted_accuracy(np.asarray(y_true)[keep], np.asarray(y_pred)[keep]))
+
+
 def metric_row(y_true: np.ndarray, y_pred: np.ndarray, patients: np.ndarray, *, n_boot: int = 1000,
                seed: int = 0) -> dict[str, float]:
     """Weighted accuracy and MAE with patient-bootstrap 95 % intervals over the sites where both are >= 0.
@@ -72,7 +90,7 @@ def metric_row(y_true: np.ndarray, y_pred: np.ndarray, patients: np.ndarray, *, 
     The same seed gives the same replicates for both metrics (one resampling of patients).
     """
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    keep = (y_true >= 0) & (y_pred >= 0)
+    keep = graded_sites(y_true, y_pred)
     t, p, g = y_true[keep], y_pred[keep], np.asarray(patients, dtype=object)[keep]
     acc = bootstrap_ci(weighted_accuracy, t, p, n_boot=n_boot, seed=seed, groups=g)
     mae = bootstrap_ci(weighted_mae, t, p, n_boot=n_boot, seed=seed, groups=g)
@@ -165,7 +183,7 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, kind: str, *, normalize: b
     """
     k = MAX_SCORE[kind] + 1
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    keep = (y_true >= 0) & (y_pred >= 0)
+    keep = graded_sites(y_true, y_pred)
     m = np.bincount(y_true[keep] * k + y_pred[keep], minlength=k * k).reshape(k, k).astype(float)
     if normalize:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -193,7 +211,7 @@ def difference_row(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, p
     """Paired difference A - B of weighted accuracy and MAE on the sites all three have, with 95 % intervals
     from the same patient resamples for both predictors; `verdict` puts the intervals in words."""
     y_true, pred_a, pred_b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
-    keep = (y_true >= 0) & (pred_a >= 0) & (pred_b >= 0)
+    keep = graded_sites(y_true, pred_a, pred_b)
     t, a, b = y_true[keep], pred_a[keep], pred_b[keep]
     g = np.asarray(patients, dtype=object)[keep]
     position = np.arange(t.size, dtype=float)  # resampled along with y_true: picks the same sites of A and B
