@@ -40,11 +40,55 @@ def test_frame_keeps_faint_fingers_on_a_background_that_brightens_downwards(inve
     assert frame[0] <= x0 and frame[1] <= y0 and frame[2] >= x1 and frame[3] >= y1  # the whole hand is framed
 
 
-def test_without_the_trend_step_the_fingers_are_cut(monkeypatch):
-    """The test above needs the step: switched off (the framing before it), the fingers fall below Otsu's cut."""
+def test_without_the_trend_step_and_the_growth_the_fingers_are_cut(monkeypatch):
+    """The test above needs the steps: with the trend step and the growth into faint tissue switched off (the
+    framing before them), the fingers fall below Otsu's cut."""
     monkeypatch.setattr(F, "background_trend", lambda small: np.zeros((small.shape[0], 1), np.float32))
+    monkeypatch.setattr(F, "grow_into_faint_tissue", lambda signal, fg: fg)
     box = F.foreground_box(gradient_film())
     assert box[1] > HAND_BOX[1] + 60  # the top of the frame lies well below the finger tips
+
+
+def faint_tip_film(side_ramp: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A 400 x 300 film whose palm and fingers' bones are far brighter (+140) than the finger tips' soft tissue
+    (+22, the last 60 px of each finger): Otsu parts bone from tissue and drops the tips. The background
+    brightens by `side_ramp` grey levels from left to right."""
+    rng = np.random.default_rng(seed)
+    img = 40.0 + side_ramp * np.linspace(0.0, 1.0, W)[None, :] + rng.normal(0, 3, (H, W))
+    x0, y0, x1, y1 = HAND_BOX
+    img[200:400, 100:200] += 140  # palm and forearm
+    for k in range(4):
+        img[y0 + 60:200, 100 + 27 * k:114 + 27 * k] += 140  # the fingers' bones and thick tissue
+        img[y0:y0 + 60, 100 + 27 * k:114 + 27 * k] += 22  # their faint tips
+    img[230:300, x0:100] += 140  # thumb
+    img[150:200, 200:x1] += 140
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("side_ramp", [0.0, 30.0])
+def test_faint_finger_tips_are_framed_and_without_growing_they_are_cut(monkeypatch, side_ramp):
+    """Hand-built reference: the tips start at HAND_BOX's top. Growing into faint tissue reaches them, on a flat
+    background and on one 30 levels brighter on the right (the level follows the side strips); switched off,
+    Otsu's cut leaves them out, 60 px short."""
+    img = faint_tip_film(side_ramp)
+    np.testing.assert_allclose(F.foreground_box(img), HAND_BOX, atol=8)
+    monkeypatch.setattr(F, "grow_into_faint_tissue", lambda signal, fg: fg)
+    assert F.foreground_box(img)[1] > HAND_BOX[1] + 50
+
+
+def test_growing_stays_off_noise_and_away_from_the_hand():
+    """Pure noise next to the hand does not count as tissue, and a faint patch far from the hand is not reached."""
+    img = faint_tip_film()
+    patch = img.copy()
+    patch[20:60, 240:290] = np.clip(patch[20:60, 240:290].astype(int) + 22, 0, 255)  # faint, but 20+ px away
+    np.testing.assert_allclose(F.foreground_box(patch), HAND_BOX, atol=8)
+    flat = np.full((H, W), 40, np.uint8)
+    flat[200:400, 100:200] = 180
+    fg = np.zeros((128, 96), bool)
+    fg[64:, 32:64] = True
+    signal = F.work_image(flat)
+    signal = signal[:128, :96]
+    assert (F.grow_into_faint_tissue(signal, fg) == fg).all()  # nothing faint: nothing added
 
 
 def test_background_trend_recovers_a_known_ramp_and_ignores_a_thumb_on_one_side():

@@ -104,14 +104,18 @@ def radius_top(x: np.ndarray) -> np.ndarray:
 RADIUS_X = (-6.5, 21.0)  # ulnar corner (sigmoid notch) .. radial styloid; 27.5 mm wide
 ULNA = (-15.0, 6.6, -17.5)  # head centre x, head half-width, top of the head dome (y)
 CARPAL_NAMES = ("scaphoid", "lunate", "triquetrum", "trapezium", "trapezoid", "capitate", "hamate")
-# (cx, cy, a_l, a_r, b_d, b_u, rot_deg, power) before the layout search seats them; carpus ~27 mm tall
+# (cx, cy, a_l, a_r, b_d, b_u, rot_deg, power) before the layout search seats them. Longest extents (mm; hand-anatomy.md
+# in brackets): scaphoid 21 (25-28), lunate 15 (~18), triquetrum 13 (~15), capitate 19 (20-25), hamate 17, trapezoid 11,
+# trapezium 12; carpus 33 mm from the lunate's radial facet to the capitate's top (25-30: real carpals overlap in a PA
+# view, the phantom's keep their joint spaces). Issue 20: 15-25 % larger than phantom v3's first carpus, which put the
+# thumb and the fifth ray 0.1-0.15 MCP3-PIP3 lengths off the development hands' mean layout
 CARPAL_START = {
-    "scaphoid": (13.6, -5.0, 4.8, 4.8, 8.6, 8.6, 45.0, 2.3),
-    "lunate": (0.0, -7.0, 6.6, 6.6, 5.6, 5.6, 0.0, 2.6),
-    "triquetrum": (-12.0, -4.0, 5.2, 5.0, 5.4, 5.4, 0.0, 2.5),
-    "capitate": (1.0, 7.0, 5.2, 5.2, 8.3, 8.3, 0.0, 2.7),
-    "hamate": (-12.5, 6.0, 6.2, 6.2, 7.4, 7.4, 0.0, 2.8),
-    "trapezoid": (11.5, 9.0, 4.0, 4.0, 5.2, 5.2, 0.0, 2.8),
-    "trapezium": (19.0, 6.0, 4.5, 4.5, 5.6, 5.6, 45.0, 2.5),
+    "scaphoid": (13.6, -5.0, 5.2, 5.2, 10.5, 10.5, 45.0, 2.3),
+    "lunate": (0.0, -7.0, 7.4, 7.4, 6.2, 6.2, 0.0, 2.6),
+    "triquetrum": (-12.0, -4.0, 6.2, 6.0, 5.8, 5.8, 0.0, 2.5),
+    "capitate": (1.0, 7.0, 6.2, 6.2, 9.5, 9.5, 0.0, 2.7),
+    "hamate": (-12.5, 6.0, 7.6, 7.6, 8.0, 8.0, 0.0, 2.8),
+    "trapezoid": (11.5, 9.0, 4.6, 4.6, 5.4, 5.4, 0.0, 2.8),
+    "trapezium": (19.0, 6.0, 5.0, 5.0, 6.0, 6.0, 45.0, 2.5),
 }
 
