@@ -82,13 +82,10 @@ def test_growing_stays_off_noise_and_away_from_the_hand():
     patch = img.copy()
     patch[20:60, 240:290] = np.clip(patch[20:60, 240:290].astype(int) + 22, 0, 255)  # faint, but 20+ px away
     np.testing.assert_allclose(F.foreground_box(patch), HAND_BOX, atol=8)
-    flat = np.full((H, W), 40, np.uint8)
-    flat[200:400, 100:200] = 180
     fg = np.zeros((128, 96), bool)
-    fg[64:, 32:64] = True
-    signal = F.work_image(flat)
-    signal = signal[:128, :96]
-    assert (F.grow_into_faint_tissue(signal, fg) == fg).all()  # nothing faint: nothing added
+    fg[64:, 32:64] = True  # a bright hand on a flat background: nothing faint beside it, nothing added
+    signal = np.where(fg, 180 / 255, 40 / 255).astype(np.float32)
+    assert (F.grow_into_faint_tissue(signal, fg) == fg).all()
 
 
 def test_background_trend_recovers_a_known_ramp_and_ignores_a_thumb_on_one_side():

@@ -204,8 +204,9 @@ def grow_into_faint_tissue(signal: np.ndarray, fg: np.ndarray) -> np.ndarray:
 def otsu_foreground(small: np.ndarray, *, border_inset: float = 0.0) -> np.ndarray:
     """The foreground of a `work_image`: its background trend removed (`background_trend`), Otsu's threshold,
     and the class that holds most of the border (`border_pixels` at `border_inset`) called background, so
-    an inverted display works too; then grown into the faint tissue beside it (`grow_into_faint_tissue`). The one detector: framing cleans it up to the hand
-    (`foreground_mask`); the pipeline's input checks (`pipeline.checks`) weigh it on each side of the seam."""
+    an inverted display works too; then grown into the faint tissue beside it (`grow_into_faint_tissue`). The one
+    detector: framing cleans it up to the hand (`foreground_mask`); the pipeline's input checks (`pipeline.checks`)
+    weigh it on each side of the seam."""
     small = small - background_trend(small)
     u8 = np.clip(np.rint(small * 255), 0, 255).astype(np.uint8)
     _, fg = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
