@@ -22,13 +22,15 @@ The model
   bone's base the same cap shifted by the joint space, so the joint line is a curved band of
   even width; the fingers bend about the centre of curvature of the head. Distal phalanges
   end in a tuft, two sesamoids overlap the MCP1 head, eight carpal bones in two rows (the
-  pisiform over the triquetrum, the hook of the hamate seen end-on), radius and ulna with
+  capitate's round head in the lunate's crescent and the scaphoid's waist, the pisiform over
+  the triquetrum, the hook of the hamate seen end-on), radius and ulna with
   their styloids are laid out once so that neighbours keep their joint spaces.
 * **Patients and posture vary** (`_draw_variation`): hand size (0.9-1.1), bone widths
-  (0.9-1.1) and each bone's length (+-4 %), a quarter of the patients adolescents with open
-  growth plates, finger flexion (phalanges foreshortened up to 14 %), spread, thumb
+  (0.9-1.1) and each bone's length (+-4 %), age (`growth`: a quarter of the patients children
+  or adolescents of 6-18 years, with smaller hands, open growth plates below 16 and carpal
+  bones still ossifying), finger flexion (phalanges foreshortened up to 14 %), spread, thumb
   abduction, a slight supination, rotation (+-8 deg) and position (low in the field: 1-3 cm
-  of forearm, as a single-hand film frames it).
+  of an adult's forearm, as a single-hand film frames it; a child's in proportion to its hand).
 * **Image formation in 2.5-D** (`thickness`, `exposure`): per pixel the path length of the
   beam through cortex, medulla and soft tissue -- tubular bones as tubes (the chord of an
   elliptic cross-section, outer minus inner for the cortex), compact bones as ellipsoids,
@@ -103,6 +105,7 @@ from ..joints import HANDS, JOINTS, SCORE_KINDS
 from ..schema import check_truth
 from . import disease
 from .anatomy import ASPECT, DEFAULT_SIZE, FIELD_WIDTH_MM, MIN_SIZE
+from .growth import age_from_uniform, hand_size, physes_open
 from .raster import render_image
 
 __all__ = ["OPTIONS", "Radiograph", "render", "formation_stages"]
@@ -393,16 +396,19 @@ def _draw_variation(rng: np.random.Generator, pose: dict) -> None:
     """Per-patient proportions and per-hand posture into ``pose[hand]["var"]`` (see `hand.build_hand`).
 
     width: bone width factor (0.9-1.1, one per patient); bones: (5, 4) per-bone length factors
-    (+-4 %); physes: open growth plates (an adolescent, ~25 % of patients; chapter 1); per hand:
+    (+-4 %); age (years, `growth.age_from_uniform`: a child or adolescent for ~25 % of patients), which
+    shrinks the hand (``pose[hand]["scale"]`` x `growth.hand_size`) and sets physes (open growth plates
+    below 16, `growth.physes_open`; the carpus's ossification follows from the age in `wrist`); per hand:
     flexion (5,) foreshortening of each finger's phalanges (0.86-1, a finger bent towards the
     palm looks shorter on a PA film), spread_gain (1-1.6, fingers spread further apart) and
     supination (0.94-1: the hand turned a little about its long axis looks narrower).
     """
     width = float(rng.uniform(0.9, 1.1))
     bones = rng.uniform(0.96, 1.04, size=(5, 4))
-    physes = bool(rng.uniform() < 0.25)
+    age = age_from_uniform(float(rng.uniform()))
     for hand in HANDS:
-        pose[hand]["var"] = {"width": width, "bones": bones, "physes": physes,
+        pose[hand]["scale"] *= hand_size(age)
+        pose[hand]["var"] = {"width": width, "bones": bones, "age": age, "physes": physes_open(age),
                              "flexion": rng.uniform(0.86, 1.0, size=5), "spread_gain": float(rng.uniform(1.0, 1.6)),
                              "supination": float(rng.uniform(0.94, 1.0))}
 
