@@ -20,8 +20,8 @@ def shoelace_area(poly: np.ndarray) -> float:
 
 
 def test_age_from_one_uniform_draw():
-    assert growth.age_from_uniform(0.0) == pytest.approx(6.0)
-    assert growth.age_from_uniform(0.125) == pytest.approx(12.0)  # halfway through the children's share
+    assert growth.age_from_uniform(0.0) == pytest.approx(14.0)
+    assert growth.age_from_uniform(0.125) == pytest.approx(15.0)  # halfway through the adolescents' share
     assert growth.age_from_uniform(0.25) == pytest.approx(18.0)  # the first adult
     assert growth.age_from_uniform(0.625) == pytest.approx(49.0)  # halfway through the adults: 18 + 62 / 2
     for bad in (-0.1, 1.0, 1.5):
@@ -112,19 +112,28 @@ def test_the_joint_boxes_stay_on_the_adult_carpus():
         assert np.allclose(adult.boxes[site][0], child.boxes[site][0])
 
 
-def test_rendered_children_are_smaller_and_have_open_growth_plates():
-    """Over 40 patients: a child's hand is drawn no larger than its age's hand size allows, the plates follow the
-    age, and about a quarter are children."""
+def test_the_drawn_cohort_is_a_quarter_adolescents_with_open_growth_plates():
     ages = []
     for seed in range(40):
-        r = render(seed, size=256)
-        pose = r.meta["pose"]["left"]
+        pose = render(seed, size=256).meta["pose"]["left"]
         age = pose["age_years"]
         ages.append(age)
+        assert 14.0 <= age < 16.0 or 18.0 <= age <= 80.0, (seed, age)
         assert pose["open_growth_plates"] == growth.physes_open(age)
-        # drawn at the patient's size factor (0.9-1.1 x 0.99-1.01) x the hand size of the age; placement in the
-        # field may shrink a hand further, never enlarge it
-        assert pose["scale"] <= 1.1 * 1.01 * growth.hand_size(age) + 1e-9, (seed, age, pose["scale"])
-    assert min(ages) < 10  # a young child among them: drawn at <= 0.9 of an adult's size
-    children = sum(a < 18 for a in ages)
-    assert 3 <= children <= 18, ages  # ~25 % of 40: a binomial 10 +- 2.7
+    adolescents = sum(a < 18 for a in ages)
+    assert 3 <= adolescents <= 18, ages  # ~25 % of 40: a binomial 10 +- 2.7
+
+
+@pytest.mark.parametrize("seed", [0, 5, 11])
+def test_the_age_option_renders_the_same_patient_as_a_child(seed):
+    adult, child = render(seed, size=256, age=40.0), render(seed, size=256, age=7.0)
+    for hand in ("left", "right"):
+        a, c = adult.meta["pose"][hand], child.meta["pose"][hand]
+        assert (a["age_years"], a["open_growth_plates"]) == (40.0, False)
+        assert (c["age_years"], c["open_growth_plates"]) == (7.0, True)
+        # the child's hand is drawn at its age's size: the patient's size factor (0.9-1.1 x 0.99-1.01) x 0.73
+        # (placement in the field may shrink a hand that does not fit, never enlarge it)
+        assert c["scale"] <= 1.1 * 1.01 * growth.hand_size(7.0)
+        assert c["scale"] < 0.85 * a["scale"]
+    with pytest.raises(ValueError, match="option age=5"):
+        render(seed, size=256, age=5)

@@ -25,10 +25,17 @@ from .damage import jsn_closure, osteopenia, wrist_bites
 from .growth import carpal_ossification, physes_open
 from .outline import circle, clip_half_plane, HandGeo, seat_against, superellipse, unit_vector
 
-__all__ = ["Uniforms", "carpal_layout", "carpal_outlines", "build_wrist"]
+__all__ = ["Uniforms", "carpal_outline", "carpal_layout", "carpal_outlines", "build_wrist"]
 
 Uniforms = Callable[[str], np.ndarray]
 """site -> that site's damage uniforms (12 per site, see `render._draw`)."""
+
+
+def _ossified(params: tuple, size: float) -> tuple:
+    """A carpal bone's super-ellipse parameters shrunk about its centre to `size` x its adult size; a young
+    ossification centre is rounder (its power moves towards an ellipse's 2)."""
+    cx, cy, a_l, a_r, b_d, b_u, rot, pw = params
+    return (cx, cy, a_l * size, a_r * size, b_d * size, b_u * size, rot, 2.0 + (pw - 2.0) * size)
 
 
 def carpal_outline(name: str, params: tuple, n: int = 64, size: float = 1.0) -> np.ndarray:
@@ -87,14 +94,6 @@ def carpal_layout() -> dict[str, tuple]:
 def carpal_outlines() -> dict[str, np.ndarray]:
     """The healthy carpal bones' outlines (hand frame, mm): what metacarpals, boxes and soft tissue use."""
     return {name: carpal_outline(name, params, 48) for name, params in carpal_layout().items()}
-
-
-
-def _ossified(params: tuple, size: float) -> tuple:
-    """A carpal bone's super-ellipse parameters shrunk about its centre to `size` x its adult size; a young
-    ossification centre is rounder (its power moves towards an ellipse's 2)."""
-    cx, cy, a_l, a_r, b_d, b_u, rot, pw = params
-    return (cx, cy, a_l * size, a_r * size, b_d * size, b_u * size, rot, 2.0 + (pw - 2.0) * size)
 
 
 def _build_carpus(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms,
