@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FIELD_WIDTH_MM", "ASPECT", "DEFAULT_SIZE", "MIN_SIZE", "UINT16_MAX", "BONE_LENGTH_MM", "SHAFT_WIDTH_MM", "CORTEX_MM", "JOINT_SPACE_MM", "JSN_REMAINING", "radius_top", "RADIUS_X", "ULNA", "CARPAL_NAMES", "CARPAL_SHAPE", "CARPAL_START"]
+__all__ = ["FIELD_WIDTH_MM", "ASPECT", "DEFAULT_SIZE", "MIN_SIZE", "UINT16_MAX", "BONE_LENGTH_MM", "SHAFT_WIDTH_MM", "CORTEX_MM", "JOINT_SPACE_MM", "JSN_REMAINING", "radius_top", "RADIUS_X", "ULNA", "CARPAL_NAMES", "CARPAL_START"]
 
 # --------------------------------------------------------------------------- geometry of the image
 
@@ -57,8 +57,7 @@ _END_FLARE = {"metacarpal base": 1.12, "metacarpal head": 1.38, "thumb metacarpa
 phalanges 7-9, middle 6-7, distal 5-6). The ends flare to 1.3-1.5x the shaft, so the waist is 0.6-0.75x the ends;
 a distal phalanx ends in a tuft ~1.2x its shaft (hand-anatomy.md). A phalanx's base matches the head before it.
 The bases of metacarpals 2-5 stay narrower (1.12x): they meet side by side on the carpus, which is narrower
-than a real one, and wider bases overlap there; at 1.3x the development hands' share found fell on four seeds of
-five (issue 20, chapter 4)."""
+than a real one, and wider bases would overlap there."""
 _NOTCH = 0.02  # depth of the notch between the two condyles of a phalangeal head, x the head's width
 _PHYSIS = 0.3  # an open growth plate lies this far (x the end's width) from the joint surface
 _SOFT_BLUR_MM = 1.2  # blur of the skin edge
@@ -107,10 +106,9 @@ ULNA = (-15.0, 6.6, -17.5)  # head centre x, head half-width, top of the head do
 CARPAL_NAMES = ("scaphoid", "lunate", "triquetrum", "trapezium", "trapezoid", "capitate", "hamate")
 # (cx, cy, a_l, a_r, b_d, b_u, rot_deg, power) before the layout search seats them. Longest extents (mm; hand-anatomy.md
 # in brackets): scaphoid 21 (25-28), lunate 15 (~18), triquetrum 13 (~15), capitate 19 (20-25), hamate 17, trapezoid 11,
-# trapezium 12; carpus 31 mm from the lunate's radial facet to the capitate's top (25-30: the capitate's head nests in
-# the lunate's crescent, CARPAL_SHAPE, but real carpals overlap in a PA view where the phantom's keep their joint
-# spaces). Issue 20: 15-25 % larger than phantom v3's first carpus, which put the thumb and the fifth ray 0.1-0.15
-# MCP3-PIP3 lengths off the development hands' mean layout
+# trapezium 12; carpus 33 mm from the lunate's radial facet to the capitate's top (25-30: real carpals overlap in a PA
+# view, the phantom's keep their joint spaces). Issue 20: 15-25 % larger than phantom v3's first carpus, which put the
+# thumb and the fifth ray 0.1-0.15 MCP3-PIP3 lengths off the development hands' mean layout
 CARPAL_START = {
     "scaphoid": (13.6, -5.0, 5.2, 5.2, 10.5, 10.5, 45.0, 2.3),
     "lunate": (0.0, -7.0, 7.4, 7.4, 6.2, 6.2, 0.0, 2.6),
@@ -120,8 +118,4 @@ CARPAL_START = {
     "trapezoid": (11.5, 9.0, 4.6, 4.6, 5.4, 5.4, 0.0, 2.8),
     "trapezium": (19.0, 6.0, 5.0, 5.0, 6.0, 6.0, 45.0, 2.5),
 }
-CARPAL_SHAPE: dict[str, dict[str, float]] = {"lunate": {"dent_u": 2.5}, "scaphoid": {"dent_l": 1.8},
-                                             "capitate": {"power_d": 2.0}}
-"""Shapes beyond a super-ellipse (`outline.superellipse`'s keywords): on a PA view the capitate's round head
-(power_d) nests in the concave facets of the lunate's distal side (a crescent, dent_u) and the scaphoid's ulnar
-side (its waist, dent_l). Dents are in mm."""
+

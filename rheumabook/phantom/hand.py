@@ -50,7 +50,7 @@ def build_hand(scores: dict[str, tuple[int, int]], pose: dict, length_factor: np
     def rnd(site: str) -> np.ndarray:
         return dmg[site_idx[site]]
 
-    lo, hi = build_wrist(geo, ero, jsn, rnd, pose["var"]["age"])
+    lo, hi = build_wrist(geo, ero, jsn, rnd)
     nominal = carpal_outlines()  # the metacarpals sit on the healthy carpus: they do not move with wrist damage
     for f in range(1, 6):  # thumb and fingers
         _build_ray(geo, f, pose, length_factor[f - 1], nominal, ero, jsn, rnd)

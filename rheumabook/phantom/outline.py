@@ -14,8 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["unit_vector", "normal_of", "circle", "superellipse", "seat_against", "bone_outline", "place_local", "clip_half_plane",
-           "JointGeo", "HandGeo"]
+__all__ = ["unit_vector", "normal_of", "circle", "superellipse", "seat_against", "bone_outline", "place_local", "JointGeo", "HandGeo"]
 
 
 def unit_vector(angle_deg: float) -> np.ndarray:
@@ -37,31 +36,17 @@ def circle(centre: np.ndarray, r_across: float, r_along: float, d: np.ndarray, n
 
 
 def superellipse(cx: float, cy: float, a_l: float, a_r: float, b_d: float, b_u: float,
-                  rot_deg: float = 0.0, power: float = 2.0, n: int = 64, *, dent_u: float = 0.0,
-                  dent_l: float = 0.0, power_d: Optional[float] = None) -> np.ndarray:
+                  rot_deg: float = 0.0, power: float = 2.0, n: int = 64) -> np.ndarray:
     """(n, 2) outline of a super-ellipse with a different half-extent in each direction (carpal bones).
 
     a_l/a_r: half-widths towards -x/+x, b_d/b_u: half-heights towards -y/+y of the
-    unrotated shape; `rot_deg` turns it (positive = its +y end towards +x). dent_u / dent_l
-    make the +y / -x side concave, that deep at its middle (a facet that a neighbour's head
-    nests in: the lunate's and the scaphoid's for the capitate); each must stay under the
-    half-extent it dents. power_d: the -y half's own power (a round head: the capitate's).
+    unrotated shape; `rot_deg` turns it (positive = its +y end towards +x).
     """
-    if not (0.0 <= dent_u < b_u and 0.0 <= dent_l < a_l):
-        raise ValueError(f"dents must lie in [0, half-extent): dent_u {dent_u} of {b_u}, dent_l {dent_l} of {a_l}")
     t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
     c, s = np.cos(t), np.sin(t)
-    e = np.where(s < 0, 2.0 / (power if power_d is None else power_d), 2.0 / power)
+    e = 2.0 / power
     x = np.sign(c) * np.abs(c) ** e * np.where(c > 0, a_r, a_l)
     y = np.sign(s) * np.abs(s) ** e * np.where(s > 0, b_u, b_d)
-    # a dent spans the middle 0.8 of its side, as deep as asked at the middle and tapering to nothing at the
-    # shape's sides (the factor y / b_u or |x| / a_l): the outline stays simple
-    def facet(across: np.ndarray) -> np.ndarray:
-        return np.square(np.clip(1.0 - np.square(across / 0.8), 0.0, None))
-
-    top, left = y > 0, x < 0
-    y = y - top * dent_u * facet(x / np.where(x > 0, a_r, a_l)) * (y / b_u)
-    x = x + left * dent_l * facet(y / np.where(y > 0, b_u, b_d)) * (-x / a_l)
     a = math.radians(rot_deg)
     xr = x * math.cos(a) + y * math.sin(a)
     yr = -x * math.sin(a) + y * math.cos(a)
@@ -146,24 +131,6 @@ def bone_outline(length: float, hb: float, hs: float, hh: float, cb: float, ch: 
 def place_local(local: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Local (v, u) bone outline -> hand frame: origin + u d + v n."""
     return local @ np.array([[d[1], -d[0]], [d[0], d[1]]]) + origin
-
-
-def clip_half_plane(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
-    """The part of a polygon where ``p @ normal >= offset`` ((m, 2); empty (0, 2) when none is left).
-
-    One edge of Sutherland-Hodgman clipping: a simple polygon cut by a line stays one polygon
-    when the cut crosses it once (the growth plates across the distal radius and ulna, `wrist`).
-    """
-    side = poly @ np.asarray(normal, dtype=float) - offset
-    out = []
-    for i in range(len(poly)):
-        j = (i + 1) % len(poly)
-        if side[i] >= 0:
-            out.append(poly[i])
-        if (side[i] >= 0) != (side[j] >= 0):  # the edge crosses the line: keep the crossing point
-            t = side[i] / (side[i] - side[j])
-            out.append(poly[i] + t * (poly[j] - poly[i]))
-    return np.array(out, dtype=float).reshape(-1, 2)
 
 
 @dataclass

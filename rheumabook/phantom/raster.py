@@ -24,7 +24,6 @@ from ..joints import HANDS, JOINTS
 from ..schema import BOX_COLUMNS
 from .anatomy import _SOFT_BLUR_MM, UINT16_MAX
 from .exposure import attenuation, expose
-from .growth import hand_size
 from .hand import build_hand
 from .markers import draw_markers
 from .outline import HandGeo
@@ -116,12 +115,7 @@ def _place_hand(geo: HandGeo, hand: str, pose: dict, W: int, H: int,
         y_lo = top_m + pad - rel[:, 1].min()
         y_hi = H - bottom_m - low[:, 1].max()
         if y_hi >= y_lo:
-            # low in the field: ~1-3 cm of an adult's forearm. The hand rises from the lowest place it fits by up
-            # to 0.3 of the room an adult-sized hand would have, scaled to the hand's size, so that a child's film
-            # shows as much forearm for the size of its hand as an adult's (`growth`), not more
-            grown = hand_size(pose["var"]["age"])
-            room = max((H - bottom_m - low[:, 1].max() / grown) - (top_m + pad - rel[:, 1].min() / grown), 0.0)
-            oy = y_hi - 0.3 * (1.0 - pose["u_y"]) * room * grown
+            oy = y_lo + (0.7 + 0.3 * pose["u_y"]) * (y_hi - y_lo)  # low in the field: ~1-3 cm of forearm
             inside = rel[(rel[:, 1] + oy) <= H + pad]
             x_min, x_max = inside[:, 0].min() - pad, inside[:, 0].max() + pad
             inner = pose["inner_margin"] * W
@@ -224,8 +218,7 @@ def _rasterize_hands(d: dict, truth: pd.DataFrame, W: int, H: int, spacing: floa
         out["pose"][hand] = {"rotation_deg": pose["rotation_deg"], "scale": info["scale"], "spread": pose["spread"],
                              "thumb_deg": pose["thumb_deg"], "origin_px": (float(origin[0]), float(origin[1])),
                              "inner_margin_frac": pose["inner_margin"], "px_per_mm": float(k),
-                             "open_growth_plates": bool(pose["var"]["physes"]),
-                             "age_years": float(pose["var"]["age"])}
+                             "open_growth_plates": bool(pose["var"]["physes"])}
     out["extra"] = layers.result()
     return out
 

@@ -22,15 +22,13 @@ The model
   bone's base the same cap shifted by the joint space, so the joint line is a curved band of
   even width; the fingers bend about the centre of curvature of the head. Distal phalanges
   end in a tuft, two sesamoids overlap the MCP1 head, eight carpal bones in two rows (the
-  capitate's round head in the lunate's crescent and the scaphoid's waist, the pisiform over
-  the triquetrum, the hook of the hamate seen end-on), radius and ulna with
+  pisiform over the triquetrum, the hook of the hamate seen end-on), radius and ulna with
   their styloids are laid out once so that neighbours keep their joint spaces.
 * **Patients and posture vary** (`_draw_variation`): hand size (0.9-1.1), bone widths
-  (0.9-1.1) and each bone's length (+-4 %), age (`growth`: a quarter of the patients
-  adolescents of 14-16 years with open growth plates; the ``age`` option renders a child, with
-  a smaller hand and carpal bones still ossifying), finger flexion (phalanges foreshortened up to 14 %), spread, thumb
+  (0.9-1.1) and each bone's length (+-4 %), a quarter of the patients adolescents with open
+  growth plates, finger flexion (phalanges foreshortened up to 14 %), spread, thumb
   abduction, a slight supination, rotation (+-8 deg) and position (low in the field: 1-3 cm
-  of an adult's forearm, as a single-hand film frames it; a child's in proportion to its hand).
+  of forearm, as a single-hand film frames it).
 * **Image formation in 2.5-D** (`thickness`, `exposure`): per pixel the path length of the
   beam through cortex, medulla and soft tissue -- tubular bones as tubes (the chord of an
   elliptic cross-section, outer minus inner for the cortex), compact bones as ellipsoids,
@@ -105,7 +103,6 @@ from ..joints import HANDS, JOINTS, SCORE_KINDS
 from ..schema import check_truth
 from . import disease
 from .anatomy import ASPECT, DEFAULT_SIZE, FIELD_WIDTH_MM, MIN_SIZE
-from .growth import AGE_RANGE, age_from_uniform, hand_size, physes_open
 from .raster import render_image
 
 __all__ = ["OPTIONS", "Radiograph", "render", "formation_stages"]
@@ -120,7 +117,6 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "spread": None,  # fix the finger spread (0 = fingers parallel to their metacarpals, ~1.3 wide)
     "scale": None,  # fix the patient's hand scale (1 = the anatomical table sizes)
     "gamma": None,  # fix the display gamma
-    "age": None,  # fix the patient's age (years, 6-80; `growth`): a child's hand, plates and carpus
     "marker_error_rate": 0.06,  # probability that a present marker shows the wrong side
     "marker_missing_rate": 0.08,  # probability that a hand has no marker
     "monochrome1": False,  # store the image inverted (DICOM MONOCHROME1: bone dark, background bright)
@@ -210,7 +206,6 @@ def _check_options(options: dict) -> dict:
     number("spread", 0.0, 2.0, True)
     number("scale", 0.8, 1.2, True)
     number("gamma", 0.3, 3.0, True)
-    number("age", *AGE_RANGE, True)
     number("marker_error_rate", 0.0, 1.0, False)
     number("marker_missing_rate", 0.0, 1.0, False)
     for name in ("markers", "label", "monochrome1"):
@@ -257,8 +252,8 @@ def render(seed: int | np.random.Generator, *, size: int = DEFAULT_SIZE, dtype: 
         exposure, markers and noise do not depend on the truth, so re-rendering a seed
         with an edited truth changes the image only at the edited joints.
     options: noise (multiplier, 0 = none), markers / label (draw them; markers also the
-        ruler), rotation_deg, spread, scale, gamma, age (fix a pose/exposure parameter or the
-        patient's age instead of drawing it), marker_error_rate, marker_missing_rate, monochrome1 (store inverted).
+        ruler), rotation_deg, spread, scale, gamma (fix a pose/exposure parameter instead of
+        drawing it), marker_error_rate, marker_missing_rate, monochrome1 (store inverted).
         Unknown names raise ValueError.
 
     Returns a `Radiograph` (image, boxes, truth, pixel_spacing_mm, meta). ``meta`` holds
@@ -338,11 +333,6 @@ def _fix_drawn(d: dict, opts: dict) -> None:
         d["patient_scale"] = opts["scale"]
     if opts["gamma"] is not None:
         d["exposure"]["gamma"] = opts["gamma"]
-    if opts["age"] is not None:  # the hand drawn at the drawn age's size is redrawn at this age's
-        for h in HANDS:
-            var = d["pose"][h]["var"]
-            d["pose"][h]["scale"] *= hand_size(opts["age"]) / hand_size(var["age"])
-            var["age"], var["physes"] = opts["age"], physes_open(opts["age"])
 
 
 # --------------------------------------------------------------------------- the draws
@@ -403,19 +393,16 @@ def _draw_variation(rng: np.random.Generator, pose: dict) -> None:
     """Per-patient proportions and per-hand posture into ``pose[hand]["var"]`` (see `hand.build_hand`).
 
     width: bone width factor (0.9-1.1, one per patient); bones: (5, 4) per-bone length factors
-    (+-4 %); age (years, `growth.age_from_uniform`: an adolescent for ~25 % of patients), which
-    shrinks the hand (``pose[hand]["scale"]`` x `growth.hand_size`) and sets physes (open growth plates
-    below 16, `growth.physes_open`; the carpus's ossification follows from the age in `wrist`); per hand:
+    (+-4 %); physes: open growth plates (an adolescent, ~25 % of patients; chapter 1); per hand:
     flexion (5,) foreshortening of each finger's phalanges (0.86-1, a finger bent towards the
     palm looks shorter on a PA film), spread_gain (1-1.6, fingers spread further apart) and
     supination (0.94-1: the hand turned a little about its long axis looks narrower).
     """
     width = float(rng.uniform(0.9, 1.1))
     bones = rng.uniform(0.96, 1.04, size=(5, 4))
-    age = age_from_uniform(float(rng.uniform()))
+    physes = bool(rng.uniform() < 0.25)
     for hand in HANDS:
-        pose[hand]["scale"] *= hand_size(age)
-        pose[hand]["var"] = {"width": width, "bones": bones, "age": age, "physes": physes_open(age),
+        pose[hand]["var"] = {"width": width, "bones": bones, "physes": physes,
                              "flexion": rng.uniform(0.86, 1.0, size=5), "spread_gain": float(rng.uniform(1.0, 1.6)),
                              "supination": float(rng.uniform(0.94, 1.0))}
 

@@ -1,11 +1,7 @@
 """The wrist of the phantom: eight carpal bones in two rows, the distal radius and the ulna with its styloid.
 
-The carpal bones (super-ellipses, `anatomy.CARPAL_START`, with the shapes of
-`anatomy.CARPAL_SHAPE`: the capitate's round head in the lunate's crescent and the
-scaphoid's waist) are seated once against each other and the radius with their joint spaces
-(`carpal_layout`). A child's carpal bones are ossification centres of their age's size about
-the adult bones' centres, and a child's radius and ulna have separate epiphyses above open
-growth plates (`growth`). `build_wrist` adds one
+The carpal bones (super-ellipses, `anatomy.CARPAL_START`) are seated once against each
+other and the radius with their joint spaces (`carpal_layout`). `build_wrist` adds one
 hand's wrist to its `HandGeo` as compact bones (ellipsoids in projection, `thickness`; the
 pisiform over the triquetrum and the hook of the hamate add to the bones under them):
 intercarpal JSN grows each bone towards its row neighbours (4 = a fused carpus), radiocarpal
@@ -20,35 +16,14 @@ from typing import Callable
 
 import numpy as np
 
-from .anatomy import CARPAL_SHAPE, CARPAL_NAMES, CARPAL_START, RADIUS_X, ULNA, JOINT_SPACE_MM, radius_top
+from .anatomy import CARPAL_NAMES, CARPAL_START, RADIUS_X, ULNA, JOINT_SPACE_MM, radius_top
 from .damage import jsn_closure, osteopenia, wrist_bites
-from .growth import carpal_ossification, physes_open
-from .outline import circle, clip_half_plane, HandGeo, seat_against, superellipse, unit_vector
+from .outline import circle, HandGeo, seat_against, superellipse, unit_vector
 
-__all__ = ["Uniforms", "carpal_outline", "carpal_layout", "carpal_outlines", "build_wrist"]
+__all__ = ["Uniforms", "carpal_layout", "carpal_outlines", "build_wrist"]
 
 Uniforms = Callable[[str], np.ndarray]
 """site -> that site's damage uniforms (12 per site, see `render._draw`)."""
-
-
-def _ossified(params: tuple, size: float) -> tuple:
-    """A carpal bone's super-ellipse parameters shrunk about its centre to `size` x its adult size; a young
-    ossification centre is rounder (its power moves towards an ellipse's 2)."""
-    cx, cy, a_l, a_r, b_d, b_u, rot, pw = params
-    return (cx, cy, a_l * size, a_r * size, b_d * size, b_u * size, rot, 2.0 + (pw - 2.0) * size)
-
-
-def carpal_outline(name: str, params: tuple, n: int = 64, size: float = 1.0) -> np.ndarray:
-    """A carpal bone's outline (hand frame, mm) from its super-ellipse parameters and its shape
-    (`anatomy.CARPAL_SHAPE`: facets, a round head), at `size` x its adult size about its centre (a child's,
-    `growth`: a young centre is rounder and its facets shallower)."""
-    shape = dict(CARPAL_SHAPE.get(name, {}))
-    for side in ("dent_u", "dent_l"):
-        if side in shape:
-            shape[side] *= size
-    if "power_d" in shape:
-        shape["power_d"] = 2.0 + (shape["power_d"] - 2.0) * size
-    return superellipse(*_ossified(params, size), n, **shape)
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,7 +36,7 @@ def carpal_layout() -> dict[str, tuple]:
     down, left, right = np.array([0.0, -1.0]), np.array([-1.0, 0.0]), np.array([1.0, 0.0])
 
     def poly(name: str) -> np.ndarray:
-        return carpal_outline(name, p[name])
+        return superellipse(*p[name])
 
     def shift(name: str, t: np.ndarray) -> None:
         p[name][0] += t[0]
@@ -93,18 +68,12 @@ def carpal_layout() -> dict[str, tuple]:
 @functools.lru_cache(maxsize=1)
 def carpal_outlines() -> dict[str, np.ndarray]:
     """The healthy carpal bones' outlines (hand frame, mm): what metacarpals, boxes and soft tissue use."""
-    return {name: carpal_outline(name, params, 48) for name, params in carpal_layout().items()}
+    return {name: superellipse(*params, 48) for name, params in carpal_layout().items()}
 
 
-def _build_carpus(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms,
-                  age: float) -> dict[str, np.ndarray]:
-    """Carpal bones, their medullae and the pisiform into `geo`; returns the (damaged) carpal outlines by name.
 
-    A child's carpal bones are ossification centres of their age's size (`growth.carpal_ossification`)
-    about the adult bones' centres; one not yet ossified is drawn nowhere (its outline is still returned:
-    an erosion there cuts nothing).
-    """
-    ossified = carpal_ossification(age)
+def _build_carpus(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms) -> dict[str, np.ndarray]:
+    """Carpal bones, their medullae and the pisiform into `geo`; returns the (damaged) carpal outlines by name."""
     # intercarpal narrowing grows each bone towards its row neighbours (4 = fused)
     layout = carpal_layout()
     wj = jsn["wrist"]
@@ -125,51 +94,23 @@ def _build_carpus(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: U
         else:  # distal row: keep the CMC spaces
             a_l, a_r, b_d = a_l + g, a_r + g, b_d + g
         b_d, b_u = b_d * collapse, b_u * collapse
-        size = max(ossified[name], 1e-3)
-        carpal_polys[name] = carpal_outline(name, (cx, cy, a_l, a_r, b_d, b_u, rot, pw), 48, size)
+        carpal_polys[name] = superellipse(cx, cy, a_l, a_r, b_d, b_u, rot, pw, 48)
     # the pisiform lies over the triquetrum on a PA view: their paths add
     tq = layout["triquetrum"]
-    extras = {"pisiform": (tq[0] - 1.5, tq[1] + 0.8, 4.0, 4.0, 4.4, 4.4, 0.0, 2.0),
-              "hook of the hamate": (layout["hamate"][0] + 1.2, layout["hamate"][1] - 1.0, 2.2, 2.2, 2.6, 2.6, 0.0, 2.0)}
-    if ossified["pisiform"] > 0:
-        geo.compact.append((superellipse(*_ossified(extras["pisiform"], ossified["pisiform"]), 32), 0.6, 0.6, False,
-                            "pisiform"))
+    geo.compact.append((superellipse(tq[0] - 1.5, tq[1] + 0.8, 4.0, 4.0, 4.4, 4.4, 0.0, 2.0, 32), 0.6, 0.6, False,
+                        "pisiform"))
     for name, pts in carpal_polys.items():
-        if ossified[name] > 0:
-            geo.compact.append((pts, 0.7, 0.75, False, name))  # carpal cortex is thin
-    if ossified["hook of the hamate"] > 0:  # seen end-on: a faint ring over the bone
-        hook = superellipse(*_ossified(extras["hook of the hamate"], ossified["hook of the hamate"]), 24)
-        geo.compact.append((hook, 0.7, 0.5, False, "hook of the hamate"))
+        geo.compact.append((pts, 0.7, 0.75, False, name))  # carpal cortex is thin
+    hm = layout["hamate"]  # the hook of the hamate, seen end-on: a faint ring over the bone
+    geo.compact.append((superellipse(hm[0] + 1.2, hm[1] - 1.0, 2.2, 2.2, 2.6, 2.6, 0.0, 2.0, 24), 0.7, 0.5, False,
+                        "hook of the hamate"))
     return carpal_polys
 
 
-# A child's distal radius and ulna: the epiphysis is a separate bone above the growth plate's cartilage. The plate
-# runs 5.5 mm under the radius's ulnar corner and 10 mm under its styloid's tip (the epiphysis is a wedge: the
-# radial inclination is in it) and 5 mm under the top of the ulnar head.
-_RADIUS_PHYSIS = (-0.2, 1.0, -19.7)  # the plate's line n . (x, y) = c, n = (nx, ny) unnormalised: y = -19.7 + 0.2 x
-_ULNA_PHYSIS_BELOW_TOP_MM = 5.0
-_PHYSIS_GAP_MM = 1.0
-_EPIPHYSIS_KAPPA = 1.2
-"""Depth / in-plane size of an epiphysis: a plate as deep as its metaphysis but only 5-10 mm high (an ellipsoid's
-kappa would make it far fainter than the bone below it)."""
-
-
-def _split_at_physis(geo: HandGeo, bone: np.ndarray, line: tuple[float, float, float], cortex: float, kappa: float,
-                     name: str) -> None:
-    """A bone with an open growth plate into `geo`: its epiphysis (above the line) and metaphysis (below), a
-    cartilage gap of `_PHYSIS_GAP_MM` apart."""
-    n = np.array(line[:2])
-    scale = float(np.linalg.norm(n))
-    n, c, half = n / scale, line[2] / scale, _PHYSIS_GAP_MM / 2.0
-    geo.compact.append((clip_half_plane(bone, n, c + half), 0.7, _EPIPHYSIS_KAPPA, False, f"{name} epiphysis"))
-    geo.compact.append((clip_half_plane(bone, -n, -(c - half)), cortex, kappa, True, name))
-
-
-def _build_radius(geo: HandGeo, jsn: dict[str, int], rnd: Uniforms, physes: bool) -> None:
+def _build_radius(geo: HandGeo, jsn: dict[str, int], rnd: Uniforms) -> None:
     """The distal radius into `geo`: metaphysis flaring to a 27.5 mm end, styloid on the radial side.
 
-    Radiocarpal JSN lifts the joint surface (the carpus does not move). With open `physes` (a child)
-    the epiphysis is a separate bone.
+    Radiocarpal JSN lifts the joint surface (the carpus does not move).
     """
     x0, x1 = RADIUS_X
     xs = np.linspace(x0 + 0.4, x1 - 0.6, 26)
@@ -181,10 +122,7 @@ def _build_radius(geo: HandGeo, jsn: dict[str, int], rnd: Uniforms, physes: bool
                         np.column_stack([xs, ytop]),
                         [[x1 - 0.1, y1 + 0.3], [x1 + 0.7, y1 - 1.5], [x1 + 1.2, -17.0], [x1 - 0.2, -27.0],
                          [16.0, -42.0], [14.2, -60.0], [13.6, -200.0]]])
-    if physes:
-        _split_at_physis(geo, radius, _RADIUS_PHYSIS, 1.3, 0.7, "radius")
-    else:
-        geo.compact.append((radius, 1.3, 0.7, True, "radius"))
+    geo.compact.append((radius, 1.3, 0.7, True, "radius"))
 
 
 def _styloid_x() -> float:
@@ -193,9 +131,8 @@ def _styloid_x() -> float:
     return ucx - uh + 0.2
 
 
-def _build_ulna(geo: HandGeo, physes: bool) -> None:
-    """The ulna into `geo`: head with a dome, a narrower shaft, the styloid on the ulnar side; with open
-    `physes` (a child) the head's epiphysis is a separate bone."""
+def _build_ulna(geo: HandGeo) -> None:
+    """The ulna into `geo`: head with a dome, a narrower shaft, the styloid on the ulnar side."""
     ucx, uh, utop = ULNA
     t = np.linspace(0.0, np.pi, 15)
     head = np.column_stack([ucx + uh * np.cos(t), utop - 2.6 + 2.6 * np.sin(t)])
@@ -204,11 +141,7 @@ def _build_ulna(geo: HandGeo, physes: bool) -> None:
     sx = _styloid_x()
     styloid = np.array([[sx - 0.3, -19.0], [sx - 0.2, -16.0], [sx + 0.6, -13.0], [sx + 1.8, -12.6], [sx + 2.6, -14.5],
                         [sx + 3.0, -17.0], [sx + 3.2, -19.0]])  # a spur rising from the head (their paths add)
-    if physes:
-        _split_at_physis(geo, ulna, (0.0, 1.0, utop - _ULNA_PHYSIS_BELOW_TOP_MM), 1.3, 0.85, "ulna")
-    else:
-        geo.compact.append((ulna, 1.3, 0.85, True, "ulna"))
-    geo.compact.append((styloid, 0.3, 0.9, False, "ulnar styloid"))
+    geo.compact += [(ulna, 1.3, 0.85, True, "ulna"), (styloid, 0.3, 0.9, False, "ulnar styloid")]
 
 
 def _wrist_erosions(geo: HandGeo, carpal_polys: dict[str, np.ndarray], ero: dict[str, int], rnd: Uniforms) -> None:
@@ -254,13 +187,12 @@ def _wrist_boxes(geo: HandGeo) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def build_wrist(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int], rnd: Uniforms,
-                age: float) -> tuple[np.ndarray, np.ndarray]:
-    """Carpus, radius and ulna with their damage and boxes into `geo` for a patient of `age` (years, `growth`);
-    returns the healthy adult carpus's (lo, hi) corners."""
-    carpal_polys = _build_carpus(geo, ero, jsn, rnd, age)
-    _build_radius(geo, jsn, rnd, physes_open(age))
-    _build_ulna(geo, physes_open(age))
+def build_wrist(geo: HandGeo, ero: dict[str, int], jsn: dict[str, int],
+                 rnd: Uniforms) -> tuple[np.ndarray, np.ndarray]:
+    """Carpus, radius and ulna with their damage and boxes into `geo`; returns the healthy carpus's (lo, hi) corners."""
+    carpal_polys = _build_carpus(geo, ero, jsn, rnd)
+    _build_radius(geo, jsn, rnd)
+    _build_ulna(geo)
     _wrist_erosions(geo, carpal_polys, ero, rnd)
     corners = _wrist_boxes(geo)
     for site in ("wrist", "radiocarpal", "ulna"):

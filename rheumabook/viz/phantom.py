@@ -156,7 +156,7 @@ def grade_ladders(seed: int, hand: str = "right", joint: str = "MCP2", *, size: 
             rad = _with_grade(seed, hand, joint, kind, g, size)
             zoom_joint(ax, rad.image, rad.box(hand, joint), context=context, draw_box=False,
                        title=f"{'erosion' if kind == 'erosion' else 'JSN'} {g}")
-    plates = " (a child: the thin dark lines across the bone ends are open growth plates)" \
+    plates = " (an adolescent: the thin dark lines across the bone ends are open growth plates)" \
         if rad.meta["pose"][hand]["open_growth_plates"] else ""
     fig.suptitle(f"{hand} {joint}, one patient, every other site healthy ({size} px, "
                  f"{phantom.FIELD_WIDTH_MM / size:.3f} mm/pixel){plates}", fontsize=9)
